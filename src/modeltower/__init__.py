@@ -1,0 +1,5 @@
+"""modeltower: self-hosted monitoring for machine-learning models in production."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

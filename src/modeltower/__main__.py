@@ -1,0 +1,5 @@
+"""``python -m modeltower`` is the command line."""
+
+from modeltower.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""Client mistakes become clear 4xx answers; an unavailable database becomes 503 + Retry-After."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+
+from modeltower.api.responses import JSON
+from modeltower.ingest.schema import BatchInvalid, MalformedBody
+from modeltower.ingest.writer import WriterUnavailable
+from modeltower.services.queries import UnknownModel
+from modeltower.timewindow import BadParameter
+
+log = logging.getLogger("modeltower.api")
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeds the configured limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body exceeds the limit of {limit} bytes")
+        self.limit = limit
+
+
+class TooManyItems(Exception):
+    """More events in one request than allowed."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"{count} events in one request; the limit is {limit}")
+
+
+def _error(status: int, message: str, **extra: object) -> JSON:
+    return JSON({"detail": {"message": message, **extra}}, status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on ``app``."""
+
+    @app.exception_handler(BatchInvalid)
+    async def _batch_invalid(_: Request, exc: BatchInvalid) -> JSON:
+        errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
+        n = len({e.index for e in exc.errors})
+        return _error(422, f"{n} invalid item(s); nothing was stored", errors=errors)
+
+    @app.exception_handler(MalformedBody)
+    async def _malformed(_: Request, exc: MalformedBody) -> JSON:
+        return _error(400, f"malformed body: {exc}")
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSON:
+        return _error(413, str(exc), limit=exc.limit)
+
+    @app.exception_handler(TooManyItems)
+    async def _too_many(_: Request, exc: TooManyItems) -> JSON:
+        return _error(413, str(exc))
+
+    @app.exception_handler(BadParameter)
+    async def _bad_param(_: Request, exc: BadParameter) -> JSON:
+        return _error(422, exc.reason, field=exc.field)
+
+    @app.exception_handler(UnknownModel)
+    async def _unknown_model(_: Request, exc: UnknownModel) -> JSON:
+        return _error(404, f"unknown model {exc.args[0]!r}: no event was ever received for it")
+
+    @app.exception_handler(WriterUnavailable)
+    async def _unavailable(_: Request, exc: WriterUnavailable) -> JSON:
+        log.warning("write refused: %s", exc)
+        resp = _error(503, f"storage unavailable, retry later: {exc}")
+        resp.headers["Retry-After"] = "1"
+        return resp

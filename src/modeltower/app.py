@@ -1,0 +1,105 @@
+"""``create_app(settings)``: the ASGI application. Nothing is opened at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from modeltower import __version__
+from modeltower.api import errors, health, ingest, models, seed
+from modeltower.config import Settings
+from modeltower.ingest.writer import Writer
+from modeltower.services.ingest import IngestService
+from modeltower.services.queries import QueryService
+from modeltower.store.base import ModelSettings, Store
+from modeltower.store.duckdb_store import DuckDBStore
+
+log = logging.getLogger("modeltower")
+
+
+def make_store(settings: Settings) -> Store:
+    """The configured store backend."""
+    return DuckDBStore(
+        settings.db_path, readers=settings.readers, memory_limit=settings.memory_limit
+    )
+
+
+async def _start_demo(app: FastAPI, settings: Settings, stop: asyncio.Event) -> asyncio.Task[Any]:
+    from modeltower import demo  # imported lazily: numpy-heavy generator only when asked for
+
+    svc: IngestService = app.state.ingest
+    store: Store = app.state.store
+    # A restarted demo continues live; only an empty database gets the history backfilled.
+    has_history = any(
+        (info := store.get_model(name)) is not None and info.event_count > 0
+        for name in demo.DEMO_MODEL_SETTINGS
+    )
+    for name, conf in demo.DEMO_MODEL_SETTINGS.items():
+        await svc.put_settings(name, ModelSettings(**conf))
+
+    async def runner() -> None:
+        try:
+            await demo.run_demo(
+                svc.event_objects,
+                svc.feedback_objects,
+                stop,
+                seed=settings.demo_seed,
+                backfill_hours=0.0 if has_history else settings.demo_backfill_hours,
+                rate_per_s=settings.demo_rate_per_s,
+            )
+        except Exception:
+            log.exception("demo traffic stopped with an error")
+
+    return asyncio.create_task(runner(), name="modeltower-demo")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application; the lifespan opens the store and starts the writer and jobs."""
+    settings.validate()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = make_store(settings)
+        store.open()
+        writer = Writer(store)
+        writer.start()
+        app.state.store = store
+        app.state.writer = writer
+        app.state.ingest = IngestService(writer)
+        app.state.queries = QueryService(store)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[Any]] = []
+        if settings.demo:
+            tasks.append(await _start_demo(app, settings, stop))
+        log.info("modeltower %s ready on %s", __version__, settings.db_path)
+        try:
+            yield
+        finally:
+            stop.set()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                    await asyncio.wait_for(t, timeout=5)
+            writer.stop()
+            store.close()
+            app.state.writer = None
+
+    app = FastAPI(
+        title="modeltower",
+        version=__version__,
+        description=(
+            "Self-hosted monitoring for machine-learning models in production: performance, "
+            "operations, data quality, drift and business impact."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.writer = None
+    errors.install(app)
+    for router in (health.router, ingest.router, models.router, seed.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,153 @@
+"""The ``modeltower`` command line: serve, import, export."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from modeltower import __version__
+from modeltower.config import ConfigError, from_env
+
+
+def _add_url(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--url",
+        default=os.environ.get("MODELTOWER_URL", "http://127.0.0.1:8000"),
+        help="modeltower server (default: $MODELTOWER_URL or http://127.0.0.1:8000)",
+    )
+    p.add_argument(
+        "--api-key", default=os.environ.get("MODELTOWER_API_KEY"), help=argparse.SUPPRESS
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modeltower", description="Monitor ML models in production."
+    )
+    parser.add_argument("--version", action="version", version=f"modeltower {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP service and dashboard")
+    serve.add_argument("--db", help="DuckDB file (default ./modeltower.duckdb)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument(
+        "--demo", action="store_true", default=None, help="also feed live synthetic traffic"
+    )
+    serve.add_argument("--demo-seed", type=int, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--demo-backfill-hours", type=float, help="hours of history the demo creates first"
+    )
+    serve.add_argument(
+        "--demo-rate", type=float, dest="demo_rate_per_s", help="demo events/s per model"
+    )
+    serve.add_argument("--max-body-bytes", type=int, help="largest accepted request body")
+    serve.add_argument("--log-level", help="debug, info, warning, error")
+
+    imp = sub.add_parser("import", help="import historical events from CSV, Parquet or JSON lines")
+    imp.add_argument("file")
+    imp.add_argument("--model", required=True)
+    imp.add_argument("--version", dest="model_version")
+    imp.add_argument("--batch-size", type=int, default=1000)
+    imp.add_argument("--no-progress", action="store_true")
+    _add_url(imp)
+
+    exp = sub.add_parser("export", help="export a model's events as CSV or Parquet")
+    exp.add_argument("--model", required=True)
+    exp.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    exp.add_argument("--out", help="output file (default MODEL.FORMAT)")
+    exp.add_argument("--window", help="trailing duration, e.g. 7d (default: everything)")
+    exp.add_argument("--start")
+    exp.add_argument("--end")
+    exp.add_argument("--version", dest="model_version")
+    _add_url(exp)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from modeltower.app import create_app
+
+    settings = (
+        from_env()
+        .replace(
+            db_path=args.db,
+            host=args.host,
+            port=args.port,
+            demo=args.demo,
+            demo_seed=args.demo_seed,
+            demo_backfill_hours=args.demo_backfill_hours,
+            demo_rate_per_s=args.demo_rate_per_s,
+            max_body_bytes=args.max_body_bytes,
+            log_level=args.log_level,
+        )
+        .validate()
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    print(
+        f"modeltower {__version__}: http://{settings.host}:{settings.port}/  (db: {settings.db_path})"
+    )
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from modeltower.transfer import run_import
+
+    report = run_import(
+        args.file,
+        model=args.model,
+        url=args.url,
+        version=args.model_version,
+        batch_size=args.batch_size,
+        api_key=args.api_key,
+        progress=not args.no_progress,
+    )
+    for line, field, reason in report.rejected:
+        print(f"line {line}: {field}: {reason}", file=sys.stderr)
+    print(
+        f"read {report.rows_read} rows: {report.accepted} stored, {report.duplicates} duplicates, "
+        f"{len(report.rejected)} rejected"
+    )
+    return 1 if report.rejected else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from modeltower.transfer import run_export
+
+    out = args.out or f"{args.model}.{args.format}"
+    n = run_export(
+        model=args.model,
+        url=args.url,
+        fmt=args.format,
+        out_path=out,
+        window=args.window,
+        start=args.start,
+        end=args.end,
+        version=args.model_version,
+        api_key=args.api_key,
+    )
+    print(f"wrote {n} bytes to {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``modeltower`` console script."""
+    args = build_parser().parse_args(argv)
+    handlers = {"serve": _serve, "import": _import, "export": _export}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"modeltower: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

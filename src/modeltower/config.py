@@ -1,0 +1,74 @@
+"""Settings from environment variables (``MODELTOWER_*``) and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is invalid or an unsafe combination was asked for."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``create_app`` needs; no global state."""
+
+    db_path: str = "modeltower.duckdb"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    demo: bool = False
+    demo_seed: int = 0
+    demo_backfill_hours: float = 24.0
+    demo_rate_per_s: float = 2.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_events_per_request: int = 100_000
+    readers: int = 4
+    memory_limit: str | None = None
+    log_level: str = "info"
+
+    def validate(self) -> Settings:
+        """Refuse settings that cannot work, loudly and before anything starts."""
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+        if self.max_body_bytes < 1024:
+            raise ConfigError("max_body_bytes must be at least 1024")
+        if self.readers < 1:
+            raise ConfigError("readers must be at least 1")
+        if self.demo_rate_per_s <= 0:
+            raise ConfigError("demo_rate_per_s must be positive")
+        return self
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
+
+
+def from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Settings with ``MODELTOWER_<FIELD>`` environment variables applied."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(f"MODELTOWER_{f.name.upper()}")
+        if raw is None:
+            continue
+        kind = str(f.type)
+        try:
+            if kind.startswith("bool"):
+                values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            elif kind.startswith("int"):
+                values[f.name] = int(raw)
+            elif kind.startswith("float"):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        except ValueError:
+            raise ConfigError(
+                f"MODELTOWER_{f.name.upper()}: cannot read {raw!r} as {kind}"
+            ) from None
+    return Settings(**values).validate()

@@ -1,0 +1,374 @@
+"""Wire format of events and feedback, their validation, and their canonical columnar form.
+
+Decoding uses msgspec because ingestion is the hot path: a 1,000-event batch decodes and validates
+in about a millisecond. When a batch is invalid, the slow path decodes each event on its own so the
+422 answer names *every* bad event (index, field, reason), not just the first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+
+# Bounds keep every number finite and storable; they also turn JSON's 1e999 (decoded as inf) into
+# a clear "out of range" error instead of a silently stored infinity.
+Finite = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+Value = str | int | Finite | bool
+FeatureValue = str | int | Finite | bool | None
+
+MAX_ERROR_LEN = 4096
+# Timestamps outside this range are almost always unit mistakes (ms or µs sent as seconds).
+MIN_TS = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
+MAX_TS = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One prediction as sent by a client (see the README for field meanings)."""
+
+    model: Name
+    version: ShortText | None = None
+    id: Name | int | None = None
+    timestamp: datetime | Finite | None = None
+    prediction: Value | None = None
+    score: Probability | dict[str, Probability] | None = None
+    label: Value | None = None
+    ground_truth: Value | None = None
+    latency_ms: Annotated[float, msgspec.Meta(ge=0.0, le=1e12)] | None = None
+    error: Annotated[str, msgspec.Meta(max_length=MAX_ERROR_LEN)] | None = None
+    features: dict[str, FeatureValue] | None = None
+    tags: dict[str, ShortText] | None = None
+    group: ShortText | None = None
+    converted: bool | None = None
+    revenue: Finite | None = None
+    input_hash: ShortText | None = None
+
+
+class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Ground truth or business outcome for an event, joined by ``(model, id)``."""
+
+    model: Name
+    id: Name | int
+    label: Value | None = None
+    ground_truth: Value | None = None
+    converted: bool | None = None
+    revenue: Finite | None = None
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason an item of a batch was refused."""
+
+    index: int
+    field: str
+    reason: str
+
+
+class BatchInvalid(Exception):
+    """A batch holds at least one invalid item; nothing of it is stored."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(f"{len(errors)} invalid item(s)")
+        self.errors = errors
+
+
+class MalformedBody(Exception):
+    """The body is not parseable JSON / NDJSON at all."""
+
+
+_event_batch_decoder = msgspec.json.Decoder(list[EventIn] | EventIn)
+_event_one_decoder = msgspec.json.Decoder(EventIn)
+_feedback_decoder = msgspec.json.Decoder(list[FeedbackIn] | FeedbackIn)
+_raw_decoder = msgspec.json.Decoder()
+_json_encoder = msgspec.json.Encoder()
+
+_PATH_RE = re.compile(r" - at `\$(?:\[(\d+)\])?\.?([^`]*)`$")
+_UNKNOWN_RE = re.compile(r"Object contains unknown field `([^`]*)`")
+
+
+def _split_msgspec_error(message: str) -> tuple[str, str]:
+    """Turn msgspec's 'reason - at `$.field`' into (field, reason)."""
+    unknown = _UNKNOWN_RE.search(message)
+    if unknown:
+        return unknown.group(1), "unknown field"
+    m = _PATH_RE.search(message)
+    if not m:
+        return "", message
+    reason = message[: m.start()]
+    path = m.group(2) or ""
+    return path, reason
+
+
+def _collect_errors(items: list[Any], struct: type[msgspec.Struct]) -> list[FieldError]:
+    """Validate each raw item separately so every bad one is reported."""
+    errors: list[FieldError] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append(FieldError(i, "", f"expected an object, got {type(item).__name__}"))
+            continue
+        try:
+            msgspec.convert(item, struct, strict=True)
+        except msgspec.ValidationError as exc:
+            fld, reason = _split_msgspec_error(str(exc))
+            errors.append(FieldError(i, fld, reason))
+    return errors
+
+
+def _raw_items(body: bytes, ndjson: bool) -> list[Any]:
+    if ndjson:
+        items: list[Any] = []
+        for lineno, line in enumerate(body.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(_raw_decoder.decode(line))
+            except msgspec.DecodeError as exc:
+                raise MalformedBody(f"line {lineno}: {exc}") from None
+        return items
+    try:
+        raw = _raw_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(str(exc)) from None
+    return raw if isinstance(raw, list) else [raw]
+
+
+def decode_events(body: bytes, *, ndjson: bool = False) -> list[EventIn]:
+    """Decode and validate a body of events; raise MalformedBody or BatchInvalid."""
+    if not body.strip():
+        raise MalformedBody("the body is empty")
+    if not ndjson:
+        try:
+            decoded = _event_batch_decoder.decode(body)
+            events = decoded if isinstance(decoded, list) else [decoded]
+        except msgspec.ValidationError:
+            raise BatchInvalid(_collect_errors(_raw_items(body, False), EventIn)) from None
+        except msgspec.DecodeError as exc:
+            raise MalformedBody(str(exc)) from None
+    else:
+        items = _raw_items(body, True)
+        errors = _collect_errors(items, EventIn)
+        if errors:
+            raise BatchInvalid(errors)
+        events = [msgspec.convert(item, EventIn, strict=True) for item in items]
+    if not events:
+        raise MalformedBody("the batch holds no events")
+    errors = [e for i, ev in enumerate(events) for e in _semantic_errors(i, ev)]
+    if errors:
+        raise BatchInvalid(errors)
+    return events
+
+
+def decode_feedback(body: bytes) -> list[FeedbackIn]:
+    """Decode and validate a body of feedback items."""
+    if not body.strip():
+        raise MalformedBody("the body is empty")
+    try:
+        decoded = _feedback_decoder.decode(body)
+    except msgspec.ValidationError:
+        raise BatchInvalid(_collect_errors(_raw_items(body, False), FeedbackIn)) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(str(exc)) from None
+    items = decoded if isinstance(decoded, list) else [decoded]
+    if not items:
+        raise MalformedBody("the batch holds no feedback")
+    errors: list[FieldError] = []
+    for i, fb in enumerate(items):
+        if fb.label is not None and fb.ground_truth is not None:
+            errors.append(
+                FieldError(i, "ground_truth", "give label or its alias ground_truth, not both")
+            )
+        if (
+            fb.label is None
+            and fb.ground_truth is None
+            and fb.converted is None
+            and fb.revenue is None
+        ):
+            errors.append(FieldError(i, "label", "feedback needs label, converted or revenue"))
+    if errors:
+        raise BatchInvalid(errors)
+    return items
+
+
+def events_from_objects(objects: list[dict[str, Any]]) -> list[EventIn]:
+    """Validate already-parsed event objects (used by the demo and the seed endpoint)."""
+    errors = _collect_errors(objects, EventIn)
+    if errors:
+        raise BatchInvalid(errors)
+    events = [msgspec.convert(o, EventIn, strict=True) for o in objects]
+    errors = [e for i, ev in enumerate(events) for e in _semantic_errors(i, ev)]
+    if errors:
+        raise BatchInvalid(errors)
+    return events
+
+
+def feedback_from_objects(objects: list[dict[str, Any]]) -> list[FeedbackIn]:
+    """Validate already-parsed feedback objects."""
+    return decode_feedback(_json_encoder.encode(objects))
+
+
+def _semantic_errors(i: int, ev: EventIn) -> list[FieldError]:
+    """Rules that span fields or that msgspec's type system cannot express."""
+    errs: list[FieldError] = []
+    if ev.prediction is None and ev.error is None:
+        errs.append(FieldError(i, "prediction", "required unless error is set"))
+    if ev.label is not None and ev.ground_truth is not None:
+        errs.append(FieldError(i, "ground_truth", "give label or its alias ground_truth, not both"))
+    ts = ev.timestamp
+    if ts is not None:
+        if isinstance(ts, datetime):
+            secs = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+        else:
+            secs = ts
+        if not MIN_TS <= secs < MAX_TS:
+            errs.append(FieldError(i, "timestamp", "must be between 1970 and 2200 (epoch seconds)"))
+    return errs
+
+
+def canonical(value: Any) -> tuple[str | None, float | None]:
+    """Canonical string form (classification) and numeric form (regression) of a value.
+
+    Booleans become 'true'/'false'; integral numbers print without a fraction so that 1, 1.0 and
+    "1" compare equal as class labels.
+    """
+    if value is None:
+        return None, None
+    if value is True:
+        return "true", None
+    if value is False:
+        return "false", None
+    if isinstance(value, int):
+        return str(value), float(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value)), value
+        return repr(value), value
+    return str(value), None
+
+
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count()
+
+
+def new_id() -> str:
+    """A server-assigned event id: unique across processes and restarts."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
+
+
+def to_micros(ts: datetime | float | None, now_us: int) -> int:
+    """Epoch microseconds (UTC) of a timestamp; naive datetimes are taken as UTC."""
+    if ts is None:
+        return now_us
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return round(ts * 1_000_000)
+
+
+@dataclass
+class EventColumns:
+    """Events in columnar form, ready for one bulk insert."""
+
+    model: list[str] = field(default_factory=list)
+    id: list[str] = field(default_factory=list)
+    version: list[str | None] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    prediction: list[str | None] = field(default_factory=list)
+    prediction_num: list[float | None] = field(default_factory=list)
+    score: list[float | None] = field(default_factory=list)
+    scores: list[str | None] = field(default_factory=list)
+    label: list[str | None] = field(default_factory=list)
+    label_num: list[float | None] = field(default_factory=list)
+    latency_ms: list[float | None] = field(default_factory=list)
+    error: list[str | None] = field(default_factory=list)
+    features: list[str | None] = field(default_factory=list)
+    tags: list[str | None] = field(default_factory=list)
+    grp: list[str | None] = field(default_factory=list)
+    converted: list[bool | None] = field(default_factory=list)
+    revenue: list[float | None] = field(default_factory=list)
+    input_hash: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.model)
+
+    def extend(self, other: EventColumns) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+
+def to_columns(events: list[EventIn], now_us: int) -> EventColumns:
+    """Canonicalise validated events into columns (one pass, no per-event allocations beyond values)."""
+    cols = EventColumns()
+    enc = _json_encoder.encode
+    for ev in events:
+        cols.model.append(ev.model)
+        cols.id.append(new_id() if ev.id is None else str(ev.id))
+        cols.version.append(ev.version)
+        cols.ts.append(now_us if ev.timestamp is None else to_micros(ev.timestamp, now_us))
+        p, pn = canonical(ev.prediction)
+        cols.prediction.append(p)
+        cols.prediction_num.append(pn)
+        sc = ev.score
+        if isinstance(sc, dict):
+            cols.score.append(None)
+            cols.scores.append(enc(sc).decode())
+        else:
+            cols.score.append(sc)
+            cols.scores.append(None)
+        lab, ln = canonical(ev.label if ev.label is not None else ev.ground_truth)
+        cols.label.append(lab)
+        cols.label_num.append(ln)
+        cols.latency_ms.append(ev.latency_ms)
+        cols.error.append(ev.error)
+        cols.features.append(None if ev.features is None else enc(ev.features).decode())
+        cols.tags.append(None if ev.tags is None else enc(ev.tags).decode())
+        cols.grp.append(ev.group)
+        cols.converted.append(ev.converted)
+        cols.revenue.append(ev.revenue)
+        cols.input_hash.append(ev.input_hash)
+    return cols
+
+
+@dataclass
+class FeedbackColumns:
+    """Feedback in columnar form."""
+
+    model: list[str] = field(default_factory=list)
+    id: list[str] = field(default_factory=list)
+    label: list[str | None] = field(default_factory=list)
+    label_num: list[float | None] = field(default_factory=list)
+    converted: list[bool | None] = field(default_factory=list)
+    revenue: list[float | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.model)
+
+
+def feedback_columns(items: list[FeedbackIn]) -> FeedbackColumns:
+    """Canonicalise feedback; later items for the same event override earlier non-null fields."""
+    merged: dict[tuple[str, str], list[Any]] = {}
+    for fb in items:
+        key = (fb.model, str(fb.id))
+        lab, ln = canonical(fb.label if fb.label is not None else fb.ground_truth)
+        row = merged.setdefault(key, [None, None, None, None])
+        for j, v in enumerate((lab, ln, fb.converted, fb.revenue)):
+            if v is not None:
+                row[j] = v
+    cols = FeedbackColumns()
+    for (m, i), (lab, ln, conv, rev) in merged.items():
+        cols.model.append(m)
+        cols.id.append(i)
+        cols.label.append(lab)
+        cols.label_num.append(ln)
+        cols.converted.append(conv)
+        cols.revenue.append(rev)
+    return cols

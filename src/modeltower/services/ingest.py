@@ -1,0 +1,67 @@
+"""Ingestion: validated events and feedback become write operations for the single writer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from modeltower.ingest.schema import (
+    EventIn,
+    FeedbackIn,
+    events_from_objects,
+    feedback_columns,
+    feedback_from_objects,
+    to_columns,
+)
+from modeltower.ingest.writer import Writer
+from modeltower.store.base import (
+    InsertEvents,
+    InsertResult,
+    ModelSettings,
+    PutModelSettings,
+    UpsertFeedback,
+)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a client learns after its events were committed."""
+
+    accepted: int
+    duplicates: int
+    ids: list[str]
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    accepted: int
+    matched: int
+
+
+class IngestService:
+    """Turns validated input into committed rows."""
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+
+    async def events(self, events: list[EventIn]) -> IngestResult:
+        cols = to_columns(events, int(time.time() * 1_000_000))
+        res: InsertResult = await self.writer.write(InsertEvents(cols))
+        dups = sum(res.duplicate)
+        return IngestResult(accepted=len(res.ids) - dups, duplicates=dups, ids=res.ids)
+
+    async def feedback(self, items: list[FeedbackIn]) -> FeedbackResult:
+        cols = feedback_columns(items)
+        matched: int = await self.writer.write(UpsertFeedback(cols))
+        return FeedbackResult(accepted=len(items), matched=matched)
+
+    async def put_settings(self, model: str, settings: ModelSettings) -> None:
+        await self.writer.write(PutModelSettings(model, settings))
+
+    # In-process producers (the demo) validate exactly like HTTP clients.
+    async def event_objects(self, objects: list[dict[str, Any]]) -> IngestResult:
+        return await self.events(events_from_objects(objects))
+
+    async def feedback_objects(self, objects: list[dict[str, Any]]) -> FeedbackResult:
+        return await self.feedback(feedback_from_objects(objects))

@@ -1,0 +1,204 @@
+"""The store interface: every backend (embedded DuckDB, PostgreSQL) implements :class:`Store`.
+
+Reads return *aggregates* (counts, sums, confusion counts, quantiles), never finished metrics, so
+the same pure functions in :mod:`modeltower.metrics` turn raw-event aggregates and (later)
+pre-aggregated rollups into numbers.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from modeltower.ingest.schema import EventColumns, FeedbackColumns
+from modeltower.metrics.business import GroupOutcome
+from modeltower.metrics.regression import RegressionAggregate
+
+# Which parts of an aggregate a query needs; skipping parts skips whole scans.
+PART_OPS = "ops"
+PART_QUANTILES = "quantiles"
+PART_CONFUSION = "confusion"
+PART_REGRESSION = "regression"
+PART_BUSINESS = "business"
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a query covers: one model, a half-open time range [start_us, end_us)."""
+
+    model: str
+    start_us: int
+    end_us: int
+    version: str | None = None
+    group: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class WindowAggregate:
+    """Everything the metric functions need about the events of one window or bucket."""
+
+    count: int = 0
+    errors: int = 0
+    latency_n: int = 0
+    latency_sum: float = 0.0
+    latency_max: float | None = None
+    quantiles: dict[str, float] | None = None
+    labeled: int = 0
+    matches: int = 0
+    confusion: dict[tuple[str, str], int] = field(default_factory=dict)
+    regression: RegressionAggregate | None = None
+    business: dict[str, GroupOutcome] = field(default_factory=dict)
+
+    def merge(self, other: WindowAggregate) -> WindowAggregate:
+        """Combine two aggregates of disjoint event sets (quantiles are not mergeable: dropped)."""
+        conf = dict(self.confusion)
+        for key, n in other.confusion.items():
+            conf[key] = conf.get(key, 0) + n
+        biz = dict(self.business)
+        for g, o in other.business.items():
+            if g in biz:
+                b = biz[g]
+                biz[g] = GroupOutcome(
+                    b.count + o.count, b.conversions + o.conversions, b.revenue + o.revenue
+                )
+            else:
+                biz[g] = o
+        if self.regression is None:
+            reg = other.regression
+        elif other.regression is None:
+            reg = self.regression
+        else:
+            reg = self.regression.merge(other.regression)
+        maxes = [m for m in (self.latency_max, other.latency_max) if m is not None]
+        return WindowAggregate(
+            count=self.count + other.count,
+            errors=self.errors + other.errors,
+            latency_n=self.latency_n + other.latency_n,
+            latency_sum=self.latency_sum + other.latency_sum,
+            latency_max=max(maxes) if maxes else None,
+            quantiles=None,
+            labeled=self.labeled + other.labeled,
+            matches=self.matches + other.matches,
+            confusion=conf,
+            regression=reg,
+            business=biz,
+        )
+
+
+@dataclass
+class ScoredRows:
+    """Labeled events that carry scores: the inputs of ROC AUC and log loss."""
+
+    bucket: np.ndarray  # int64 bucket index
+    label: list[str]
+    score: np.ndarray  # float64, NaN where the event had a class->probability object instead
+    scores: list[str | None]  # JSON text of class->probability objects
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """User-declared settings of a model."""
+
+    task: str | None = None
+    positive_label: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model as the registry knows it."""
+
+    name: str
+    settings: ModelSettings
+    inferred_task: str | None
+    first_seen_us: int | None
+    last_seen_us: int | None
+    event_count: int
+    versions: list[dict[str, Any]]
+
+    @property
+    def task(self) -> str | None:
+        return self.settings.task or self.inferred_task
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    """Per-request outcome of an insert: which of its rows were already stored."""
+
+    ids: list[str]
+    duplicate: list[bool]
+
+
+class Store(abc.ABC):
+    """Persistence of events, feedback and model settings."""
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect and apply pending schema migrations."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Flush and release the database."""
+
+    # ---- writes: called only from the single writer thread --------------------------------
+    @abc.abstractmethod
+    def write(self, ops: list[WriteOp]) -> list[Any]:
+        """Apply a group of write operations in one transaction; one result per op, in order."""
+
+    # ---- reads: safe from any thread ------------------------------------------------------
+    @abc.abstractmethod
+    def aggregate(
+        self, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
+    ) -> dict[int, WindowAggregate]:
+        """Aggregates per bucket index (key 0 when bucket_us is None)."""
+
+    @abc.abstractmethod
+    def rolling_quantiles(
+        self, flt: EventFilter, bucket_us: int, rolling_us: int
+    ) -> dict[int, dict[str, float]]:
+        """Exact latency percentiles over the trailing ``rolling_us`` ending at each bucket's end."""
+
+    @abc.abstractmethod
+    def scored_rows(self, flt: EventFilter, bucket_us: int | None) -> ScoredRows:
+        """Labeled, scored events (for ROC AUC and log loss)."""
+
+    @abc.abstractmethod
+    def get_model(self, model: str) -> ModelInfo | None:
+        """One model, or None when it was never seen nor configured."""
+
+    @abc.abstractmethod
+    def list_models(self, since_us: int) -> list[tuple[ModelInfo, int]]:
+        """Every model with its number of events since ``since_us``."""
+
+    @abc.abstractmethod
+    def export(self, flt: EventFilter, fmt: str, path: str) -> int:
+        """Write the filtered events (feedback applied) to ``path``; return the row count."""
+
+
+@dataclass(frozen=True)
+class InsertEvents:
+    """Write op: insert events (duplicates by (model, id) are skipped and reported)."""
+
+    columns: EventColumns
+
+
+@dataclass(frozen=True)
+class UpsertFeedback:
+    """Write op: merge feedback; the result is the number that matched stored events."""
+
+    columns: FeedbackColumns
+
+
+@dataclass(frozen=True)
+class PutModelSettings:
+    """Write op: set a model's settings (creates the model when unknown)."""
+
+    model: str
+    settings: ModelSettings
+
+
+WriteOp = InsertEvents | UpsertFeedback | PutModelSettings

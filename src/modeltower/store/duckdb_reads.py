@@ -1,0 +1,316 @@
+"""Read queries of the DuckDB store. Each function takes a reader cursor and returns aggregates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from modeltower.metrics.business import GroupOutcome
+from modeltower.metrics.latency import PERCENTILES
+from modeltower.metrics.regression import RegressionAggregate
+from modeltower.store.base import (
+    PART_BUSINESS,
+    PART_CONFUSION,
+    PART_OPS,
+    PART_QUANTILES,
+    PART_REGRESSION,
+    EventFilter,
+    ModelInfo,
+    ModelSettings,
+    ScoredRows,
+    WindowAggregate,
+)
+
+_EPS = float(np.finfo(np.float64).eps)
+_Q_NAMES = list(PERCENTILES)
+_Q_LIST = "[" + ", ".join(repr(PERCENTILES[n]) for n in _Q_NAMES) + "]"
+# The group name used for events without a group when a window has business data.
+UNGROUPED = "(none)"
+
+
+def json_path(key: str) -> str:
+    """A JSON path selecting one top-level key, whatever characters it holds."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _base(
+    flt: EventFilter, bucket_us: int | None, start_us: int | None = None
+) -> tuple[str, list[Any]]:
+    """The filtered events with feedback applied, one row per event, with its bucket index."""
+    params: list[Any] = []
+    if bucket_us:
+        bucket = "((e.ts - ?) // ?)"
+        params += [flt.start_us, bucket_us]
+    else:
+        bucket = "0"
+    params.append(flt.model)
+    where = ["e.model = ?", "e.ts >= ?", "e.ts < ?"]
+    params += [flt.model, flt.start_us if start_us is None else start_us, flt.end_us]
+    if flt.version is not None:
+        where.append("e.version = ?")
+        params.append(flt.version)
+    if flt.group is not None:
+        where.append("e.grp = ?")
+        params.append(flt.group)
+    for key, value in flt.tags:
+        where.append("json_extract_string(e.tags, ?) = ?")
+        params += [json_path(key), value]
+    sql = f"""
+        SELECT {bucket} AS b, e.ts, e.prediction, e.prediction_num, e.score, e.scores,
+               e.latency_ms, e.error, e.grp,
+               coalesce(f.label, e.label) AS lab,
+               CASE WHEN f.label IS NOT NULL THEN f.label_num ELSE e.label_num END AS labn,
+               coalesce(f.converted, e.converted) AS conv,
+               coalesce(f.revenue, e.revenue) AS rev
+        FROM events e
+        LEFT JOIN (SELECT k, label, label_num, converted, revenue FROM feedback WHERE model = ?) f
+               ON f.k = e.k
+        WHERE {" AND ".join(where)}
+    """
+    return sql, params
+
+
+_REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
+_CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
+
+
+def aggregate(
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
+) -> dict[int, WindowAggregate]:
+    """Aggregates per bucket; buckets without events are absent."""
+    base, params = _base(flt, bucket_us)
+    out: dict[int, WindowAggregate] = {}
+    if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
+        quant = f", quantile_cont(latency_ms, {_Q_LIST})" if PART_QUANTILES in parts else ", NULL"
+        sql = f"""
+            WITH ev AS ({base})
+            SELECT b, count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
+                   max(latency_ms),
+                   count(*) FILTER (WHERE {_CLS}),
+                   count(*) FILTER (WHERE {_CLS} AND lab = prediction),
+                   count(*) FILTER (WHERE {_REG}),
+                   sum(abs(labn - prediction_num)) FILTER (WHERE {_REG}),
+                   sum((labn - prediction_num) * (labn - prediction_num)) FILTER (WHERE {_REG}),
+                   sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r})) FILTER (WHERE {_REG}),
+                   avg(labn) FILTER (WHERE {_REG}),
+                   var_pop(labn) FILTER (WHERE {_REG})
+                   {quant}
+            FROM ev GROUP BY b
+        """
+        for row in cur.execute(sql, params).fetchall():
+            b = int(row[0])
+            reg_n = int(row[8])
+            reg = None
+            if reg_n and PART_REGRESSION in parts:
+                reg = RegressionAggregate(
+                    n=reg_n,
+                    sum_abs_err=float(row[9]),
+                    sum_sq_err=float(row[10]),
+                    sum_ape=float(row[11]),
+                    mean_y=float(row[12]),
+                    m2_y=float(row[13]) * reg_n,
+                )
+            q = row[14]
+            out[b] = WindowAggregate(
+                count=int(row[1]),
+                errors=int(row[2]),
+                latency_n=int(row[3]),
+                latency_sum=float(row[4]),
+                latency_max=None if row[5] is None else float(row[5]),
+                quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
+                labeled=int(row[6]),
+                matches=int(row[7]),
+                regression=reg,
+            )
+    if PART_CONFUSION in parts:
+        sql = f"""
+            WITH ev AS ({base})
+            SELECT b, lab, prediction, count(*) FROM ev WHERE {_CLS} GROUP BY ALL
+        """
+        for b, lab, pred, n in cur.execute(sql, params).fetchall():
+            out.setdefault(int(b), WindowAggregate()).confusion[(lab, pred)] = int(n)
+    if PART_BUSINESS in parts:
+        sql = f"""
+            WITH ev AS ({base})
+            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0)
+            FROM ev GROUP BY b, grp
+            HAVING grp IS NOT NULL OR count(conv) > 0 OR count(rev) > 0
+        """
+        for b, grp, n, conv, rev in cur.execute(sql, params).fetchall():
+            name = UNGROUPED if grp is None else grp
+            out.setdefault(int(b), WindowAggregate()).business[name] = GroupOutcome(
+                count=int(n), conversions=int(conv), revenue=float(rev)
+            )
+    return out
+
+
+def rolling_quantiles(
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int, rolling_us: int
+) -> dict[int, dict[str, float]]:
+    """Exact percentiles of latency over the trailing window that ends at each bucket's end."""
+    n_buckets = -(-(flt.end_us - flt.start_us) // bucket_us)
+    base, params = _base(flt, None, start_us=flt.start_us + bucket_us - rolling_us)
+    sql = f"""
+        WITH ev AS ({base}), bk AS (SELECT range AS bi FROM range(0, ?))
+        SELECT bk.bi, quantile_cont(ev.latency_ms, {_Q_LIST})
+        FROM bk JOIN ev
+          ON ev.ts >= ? + (bk.bi + 1) * ? - ? AND ev.ts < ? + (bk.bi + 1) * ?
+        WHERE ev.latency_ms IS NOT NULL
+        GROUP BY bk.bi
+    """
+    args = [*params, n_buckets, flt.start_us, bucket_us, rolling_us, flt.start_us, bucket_us]
+    return {
+        int(bi): dict(zip(_Q_NAMES, map(float, q), strict=True))
+        for bi, q in cur.execute(sql, args).fetchall()
+        if q is not None
+    }
+
+
+def scored_rows(
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None
+) -> ScoredRows:
+    """Labeled events with a score or a class->probability object."""
+    base, params = _base(flt, bucket_us)
+    sql = f"""
+        WITH ev AS ({base})
+        SELECT b, lab, score, scores FROM ev
+        WHERE {_CLS} AND (score IS NOT NULL OR scores IS NOT NULL)
+    """
+    tbl = cur.sql(sql, params=params).to_arrow_table()
+    score = tbl.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
+    return ScoredRows(
+        bucket=tbl.column("b").to_numpy(zero_copy_only=False).astype(np.int64),
+        label=tbl.column("lab").to_pylist(),
+        score=score,
+        scores=tbl.column("scores").to_pylist(),
+    )
+
+
+def _model_info(cur: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> ModelInfo:
+    name, task, pos, first, last, count, saw_num, saw_cat = row
+    inferred = "classification" if saw_cat else ("regression" if saw_num else None)
+    versions = [
+        {
+            "version": v or None,
+            "first_seen_us": int(f),
+            "last_seen_us": int(la),
+            "event_count": int(c),
+        }
+        for v, f, la, c in cur.execute(
+            "SELECT version, first_seen, last_seen, event_count FROM model_versions "
+            "WHERE model = ? ORDER BY first_seen",
+            [name],
+        ).fetchall()
+    ]
+    return ModelInfo(
+        name=name,
+        settings=ModelSettings(task=task, positive_label=pos),
+        inferred_task=inferred,
+        first_seen_us=None if first is None else int(first),
+        last_seen_us=None if last is None else int(last),
+        event_count=int(count),
+        versions=versions,
+    )
+
+
+_MODEL_COLS = (
+    "model, task, positive_label, first_seen, last_seen, event_count, saw_numeric, saw_categorical"
+)
+
+
+def get_model(cur: duckdb.DuckDBPyConnection, model: str) -> ModelInfo | None:
+    """One model from the registry."""
+    rows = cur.execute(f"SELECT {_MODEL_COLS} FROM models WHERE model = ?", [model]).fetchall()
+    return _model_info(cur, rows[0]) if rows else None
+
+
+def list_models(cur: duckdb.DuckDBPyConnection, since_us: int) -> list[tuple[ModelInfo, int]]:
+    """All models with their event counts since ``since_us``."""
+    rows = cur.execute(f"SELECT {_MODEL_COLS} FROM models ORDER BY model").fetchall()
+    recent = dict(
+        cur.execute(
+            "SELECT model, count(*) FROM events WHERE ts >= ? GROUP BY model", [since_us]
+        ).fetchall()
+    )
+    return [(_model_info(cur, r), int(recent.get(r[0], 0))) for r in rows]
+
+
+_NUMERIC_JSON = "('UBIGINT', 'BIGINT', 'DOUBLE')"
+
+
+def export(cur: duckdb.DuckDBPyConnection, flt: EventFilter, fmt: str, path: str) -> int:
+    """Write events (feedback applied) with one column per feature and tag, to CSV or Parquet."""
+    base, params = _base(flt, None)
+    base = base.replace("SELECT ", "SELECT e.id, e.version, e.features, e.tags, ", 1)
+    feat_keys = _json_keys(cur, base, params, "features")
+    tag_keys = _json_keys(cur, base, params, "tags")
+    numeric: list[bool] = []
+    if feat_keys:
+        checks = ", ".join(
+            f"bool_and(coalesce(json_type(features, ?) IN {_NUMERIC_JSON}, true))"
+            for _ in feat_keys
+        )
+        row = cur.execute(
+            f"WITH ev AS ({base}) SELECT {checks} FROM ev",
+            [*params, *(json_path(k) for k in feat_keys)],
+        ).fetchall()[0]
+        numeric = [bool(x) for x in row] if row else []
+    cols = [
+        "id",
+        "version",
+        "strftime(make_timestamp(ts), '%Y-%m-%dT%H:%M:%S.%fZ') AS timestamp",
+        "coalesce(CAST(prediction_num AS VARCHAR), prediction) AS prediction"
+        if fmt == "csv"
+        else "prediction",
+        "score",
+        "scores",
+        "lab AS label",
+        "latency_ms",
+        "error",
+        'grp AS "group"',
+        "conv AS converted",
+        "rev AS revenue",
+    ]
+    extra: list[Any] = []
+    for key, is_num in zip(feat_keys, numeric, strict=True):
+        expr = (
+            "TRY_CAST(json_extract(features, ?) AS DOUBLE)"
+            if is_num
+            else "json_extract_string(features, ?)"
+        )
+        cols.append(f"{expr} AS {_ident('feature.' + key)}")
+        extra.append(json_path(key))
+    for key in tag_keys:
+        cols.append(f"json_extract_string(tags, ?) AS {_ident('tag.' + key)}")
+        extra.append(json_path(key))
+    select = f"WITH ev AS ({base}) SELECT {', '.join(cols)} FROM ev ORDER BY ts, id"
+    options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"
+    # COPY cannot bind parameters inside its query on every version, so materialise first.
+    rel = cur.sql(select, params=[*params, *extra]).to_arrow_table()
+    cur.register("export_rows", rel)
+    try:
+        cur.execute(f"COPY export_rows TO '{_literal(path)}' ({options})")
+    finally:
+        cur.unregister("export_rows")
+    return int(rel.num_rows)
+
+
+def _json_keys(
+    cur: duckdb.DuckDBPyConnection, base: str, params: list[Any], column: str
+) -> list[str]:
+    rows = cur.execute(
+        f"WITH ev AS ({base}) SELECT DISTINCT unnest(json_keys({column})) AS k FROM ev "
+        f"WHERE {column} IS NOT NULL ORDER BY k",
+        params,
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")

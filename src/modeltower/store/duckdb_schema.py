@@ -1,0 +1,92 @@
+"""Versioned schema migrations of the embedded DuckDB store, applied in order on open."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+
+# Each entry is applied once, in its own transaction, and recorded in schema_migrations.
+# Never edit a released entry: append a new one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE events (
+            k            UHUGEINT PRIMARY KEY,   -- md5_number(model || chr(0) || id): dedup key
+            seq          BIGINT NOT NULL,        -- insertion order, for incremental jobs
+            model        VARCHAR NOT NULL,
+            id           VARCHAR NOT NULL,
+            version      VARCHAR,
+            ts           BIGINT NOT NULL,        -- event time, epoch microseconds UTC
+            received_at  BIGINT NOT NULL,
+            prediction   VARCHAR,                -- canonical string form
+            prediction_num DOUBLE,               -- numeric form when the prediction was a number
+            score        DOUBLE,
+            scores       VARCHAR,                -- JSON object class -> probability
+            label        VARCHAR,
+            label_num    DOUBLE,
+            latency_ms   DOUBLE,
+            error        VARCHAR,
+            features     VARCHAR,                -- JSON object
+            tags         VARCHAR,                -- JSON object
+            grp          VARCHAR,
+            converted    BOOLEAN,
+            revenue      DOUBLE,
+            input_hash   VARCHAR
+        );
+        CREATE TABLE feedback (
+            k          UHUGEINT PRIMARY KEY,
+            model      VARCHAR NOT NULL,
+            id         VARCHAR NOT NULL,
+            label      VARCHAR,
+            label_num  DOUBLE,
+            converted  BOOLEAN,
+            revenue    DOUBLE,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE TABLE models (
+            model          VARCHAR PRIMARY KEY,
+            task           VARCHAR,
+            positive_label VARCHAR,
+            first_seen     BIGINT,
+            last_seen      BIGINT,
+            event_count    BIGINT NOT NULL DEFAULT 0,
+            saw_numeric    BOOLEAN NOT NULL DEFAULT false,
+            saw_categorical BOOLEAN NOT NULL DEFAULT false
+        );
+        CREATE TABLE model_versions (
+            model       VARCHAR NOT NULL,
+            version     VARCHAR NOT NULL,        -- '' for events without a version
+            first_seen  BIGINT NOT NULL,
+            last_seen   BIGINT NOT NULL,
+            event_count BIGINT NOT NULL,
+            PRIMARY KEY (model, version)
+        );
+        """,
+    ),
+]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations; return the schema version now in force."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0]
+    current = int(row[0]) if row else 0
+    for version, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?)", [version, int(time.time() * 1e6)]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        current = version
+    return current

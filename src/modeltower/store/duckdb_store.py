@@ -1,0 +1,331 @@
+"""The embedded store: one DuckDB file, one writer connection, a pool of reader cursors."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from modeltower.ingest.schema import EventColumns, FeedbackColumns
+from modeltower.store import duckdb_reads
+from modeltower.store.base import (
+    EventFilter,
+    InsertEvents,
+    InsertResult,
+    ModelInfo,
+    ModelSettings,
+    PutModelSettings,
+    ScoredRows,
+    Store,
+    UpsertFeedback,
+    WindowAggregate,
+    WriteOp,
+)
+from modeltower.store.duckdb_schema import migrate
+
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("i", pa.int64()),
+        ("seq", pa.int64()),
+        ("model", pa.string()),
+        ("id", pa.string()),
+        ("version", pa.string()),
+        ("ts", pa.int64()),
+        ("received_at", pa.int64()),
+        ("prediction", pa.string()),
+        ("prediction_num", pa.float64()),
+        ("score", pa.float64()),
+        ("scores", pa.string()),
+        ("label", pa.string()),
+        ("label_num", pa.float64()),
+        ("latency_ms", pa.float64()),
+        ("error", pa.string()),
+        ("features", pa.string()),
+        ("tags", pa.string()),
+        ("grp", pa.string()),
+        ("converted", pa.bool_()),
+        ("revenue", pa.float64()),
+        ("input_hash", pa.string()),
+    ]
+)
+_EVENT_COLS = [f.name for f in _EVENT_SCHEMA if f.name != "i"]
+_INSERT_EVENTS = (
+    "INSERT INTO events (k, " + ", ".join(_EVENT_COLS) + ") "
+    "SELECT md5_number(model || chr(0) || id), " + ", ".join(_EVENT_COLS) + " FROM batch_events"
+)
+_PROBE_EVENTS = (
+    "SELECT b.i FROM batch_events b JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
+)
+
+
+class DuckDBStore(Store):
+    """Store backed by one DuckDB database file."""
+
+    def __init__(self, path: str, *, readers: int = 4, memory_limit: str | None = None) -> None:
+        self.path = path
+        self._readers = readers
+        self._memory_limit = memory_limit
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._pool: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        self._seq = 0
+        self._lock = threading.Lock()  # guards open/close against concurrent reads
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        config: dict[str, Any] = {}
+        if self._memory_limit:
+            config["memory_limit"] = self._memory_limit
+        con = duckdb.connect(self.path, config=config)
+        migrate(con)
+        row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0]
+        self._seq = int(row[0]) if row else 0
+        self._con = con
+        for _ in range(self._readers):
+            self._pool.put(con.cursor())
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is None:
+                return
+            while True:
+                try:
+                    self._pool.get_nowait().close()
+                except queue.Empty:
+                    break
+            with contextlib.suppress(duckdb.Error):
+                self._con.execute("CHECKPOINT")
+            self._con.close()
+            self._con = None
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Borrow a reader cursor: its own connection to the same database (MVCC snapshot)."""
+        cur = self._pool.get()
+        try:
+            yield cur
+        finally:
+            self._pool.put(cur)
+
+    # ---- writes ----------------------------------------------------------------------------
+    def write(self, ops: list[WriteOp]) -> list[Any]:
+        """One transaction for the whole group. Duplicate keys are rare (client retries), so the
+        fast path inserts without probing; a key conflict rolls back and redoes with a probe."""
+        assert self._con is not None, "store is not open"
+        try:
+            return self._write_tx(ops, probe=False)
+        except duckdb.ConstraintException:
+            return self._write_tx(ops, probe=True)
+
+    def _write_tx(self, ops: list[WriteOp], *, probe: bool) -> list[Any]:
+        con = self._con
+        assert con is not None
+        seq_before = self._seq
+        con.execute("BEGIN TRANSACTION")
+        try:
+            results: list[Any] = [None] * len(ops)
+            inserts = [(j, op) for j, op in enumerate(ops) if isinstance(op, InsertEvents)]
+            if inserts:
+                per_op = self._insert_events(con, [op.columns for _, op in inserts], probe)
+                for (j, _), res in zip(inserts, per_op, strict=True):
+                    results[j] = res
+            for j, op in enumerate(ops):
+                if isinstance(op, UpsertFeedback):
+                    results[j] = self._upsert_feedback(con, op.columns)
+                elif isinstance(op, PutModelSettings):
+                    self._put_settings(con, op.model, op.settings)
+                    results[j] = True
+            con.execute("COMMIT")
+            return results
+        except BaseException:
+            self._seq = seq_before
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+
+    def _insert_events(
+        self, con: duckdb.DuckDBPyConnection, batches: list[EventColumns], probe: bool
+    ) -> list[InsertResult]:
+        now_us = int(time.time() * 1_000_000)
+        # Dedup inside the group: the first occurrence (in arrival order) wins.
+        seen: dict[tuple[str, str], int] = {}
+        keep: list[bool] = []
+        for cols in batches:
+            for m, i in zip(cols.model, cols.id, strict=True):
+                key = (m, i)
+                if key in seen:
+                    keep.append(False)
+                else:
+                    seen[key] = len(keep)
+                    keep.append(True)
+        merged = batches[0] if len(batches) == 1 else EventColumns()
+        if len(batches) > 1:
+            for cols in batches:
+                merged.extend(cols)
+        full = self._event_table(merged, now_us)
+        if probe:
+            con.register("batch_events", full)
+            try:
+                for (i,) in con.execute(_PROBE_EVENTS).fetchall():
+                    keep[i] = False
+            finally:
+                _unregister(con, "batch_events")
+        table = full if all(keep) else full.filter(pa.array(keep))
+        if table.num_rows:
+            seqs = pa.array(range(self._seq + 1, self._seq + 1 + table.num_rows), pa.int64())
+            table = table.set_column(1, "seq", seqs)
+            self._seq += table.num_rows
+            con.register("batch_events", table)
+            try:
+                con.execute(_INSERT_EVENTS)
+                self._update_registry(con)
+            finally:
+                _unregister(con, "batch_events")
+        results: list[InsertResult] = []
+        pos = 0
+        for cols in batches:
+            k = len(cols)
+            results.append(
+                InsertResult(ids=cols.id, duplicate=[not x for x in keep[pos : pos + k]])
+            )
+            pos += k
+        return results
+
+    @staticmethod
+    def _event_table(cols: EventColumns, now_us: int) -> pa.Table:
+        n = len(cols)
+        data = {
+            "i": pa.array(range(n), pa.int64()),
+            "seq": pa.nulls(n, pa.int64()),
+            "received_at": pa.array([now_us] * n, pa.int64()),
+        }
+        for f in _EVENT_SCHEMA:
+            if f.name not in data:
+                data[f.name] = pa.array(getattr(cols, f.name), f.type)
+        return pa.table(data, schema=_EVENT_SCHEMA)
+
+    @staticmethod
+    def _update_registry(con: duckdb.DuckDBPyConnection) -> None:
+        """Keep the model registry current from the batch just inserted (cheap: batch-sized)."""
+        con.execute(
+            """
+            INSERT INTO models AS m (model, first_seen, last_seen, event_count, saw_numeric, saw_categorical)
+            SELECT model, min(ts), max(ts), count(*),
+                   bool_or(prediction_num IS NOT NULL),
+                   bool_or(prediction IS NOT NULL AND prediction_num IS NULL)
+            FROM batch_events GROUP BY model
+            ON CONFLICT (model) DO UPDATE SET
+                first_seen = least(coalesce(m.first_seen, excluded.first_seen), excluded.first_seen),
+                last_seen = greatest(coalesce(m.last_seen, excluded.last_seen), excluded.last_seen),
+                event_count = m.event_count + excluded.event_count,
+                saw_numeric = m.saw_numeric OR excluded.saw_numeric,
+                saw_categorical = m.saw_categorical OR excluded.saw_categorical
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO model_versions AS v
+            SELECT model, coalesce(version, ''), min(ts), max(ts), count(*)
+            FROM batch_events GROUP BY model, coalesce(version, '')
+            ON CONFLICT (model, version) DO UPDATE SET
+                first_seen = least(v.first_seen, excluded.first_seen),
+                last_seen = greatest(v.last_seen, excluded.last_seen),
+                event_count = v.event_count + excluded.event_count
+            """
+        )
+
+    @staticmethod
+    def _upsert_feedback(con: duckdb.DuckDBPyConnection, cols: FeedbackColumns) -> int:
+        table = pa.table(
+            {
+                "model": pa.array(cols.model, pa.string()),
+                "id": pa.array(cols.id, pa.string()),
+                "label": pa.array(cols.label, pa.string()),
+                "label_num": pa.array(cols.label_num, pa.float64()),
+                "converted": pa.array(cols.converted, pa.bool_()),
+                "revenue": pa.array(cols.revenue, pa.float64()),
+            }
+        )
+        now_us = int(time.time() * 1_000_000)
+        con.register("batch_feedback", table)
+        try:
+            con.execute(
+                """
+                INSERT INTO feedback AS f
+                SELECT md5_number(model || chr(0) || id), model, id, label, label_num, converted,
+                       revenue, ? FROM batch_feedback
+                ON CONFLICT (k) DO UPDATE SET
+                    label = coalesce(excluded.label, f.label),
+                    label_num = CASE WHEN excluded.label IS NOT NULL THEN excluded.label_num
+                                     ELSE f.label_num END,
+                    converted = coalesce(excluded.converted, f.converted),
+                    revenue = coalesce(excluded.revenue, f.revenue),
+                    updated_at = excluded.updated_at
+                """,
+                [now_us],
+            )
+            row = con.execute(
+                "SELECT count(*) FROM batch_feedback b "
+                "JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
+            ).fetchall()[0]
+        finally:
+            _unregister(con, "batch_feedback")
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _put_settings(con: duckdb.DuckDBPyConnection, model: str, s: ModelSettings) -> None:
+        con.execute(
+            """
+            INSERT INTO models AS m (model, task, positive_label) VALUES (?, ?, ?)
+            ON CONFLICT (model) DO UPDATE SET task = excluded.task,
+                positive_label = excluded.positive_label
+            """,
+            [model, s.task, s.positive_label],
+        )
+
+    # ---- reads -----------------------------------------------------------------------------
+    def aggregate(
+        self, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
+    ) -> dict[int, WindowAggregate]:
+        with self.reader() as cur:
+            return duckdb_reads.aggregate(cur, flt, bucket_us, parts)
+
+    def rolling_quantiles(
+        self, flt: EventFilter, bucket_us: int, rolling_us: int
+    ) -> dict[int, dict[str, float]]:
+        with self.reader() as cur:
+            return duckdb_reads.rolling_quantiles(cur, flt, bucket_us, rolling_us)
+
+    def scored_rows(self, flt: EventFilter, bucket_us: int | None) -> ScoredRows:
+        with self.reader() as cur:
+            return duckdb_reads.scored_rows(cur, flt, bucket_us)
+
+    def get_model(self, model: str) -> ModelInfo | None:
+        with self.reader() as cur:
+            return duckdb_reads.get_model(cur, model)
+
+    def list_models(self, since_us: int) -> list[tuple[ModelInfo, int]]:
+        with self.reader() as cur:
+            return duckdb_reads.list_models(cur, since_us)
+
+    def export(self, flt: EventFilter, fmt: str, path: str) -> int:
+        with self.reader() as cur:
+            return duckdb_reads.export(cur, flt, fmt, path)
+
+    def count_all(self) -> int:
+        """Total stored events (used by tests and the benchmark)."""
+        with self.reader() as cur:
+            row = cur.execute("SELECT count(*) FROM events").fetchall()[0]
+            return int(row[0]) if row else 0
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a registered view; inside an aborted transaction this fails and must not hide the
+    original error (a key conflict is what triggers the probing retry)."""
+    with contextlib.suppress(duckdb.Error):
+        con.unregister(name)
