@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--model", required=True)
     imp.add_argument("--version", dest="model_version")
     imp.add_argument("--batch-size", type=int, default=1000)
+    imp.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="default: from the extension")
     imp.add_argument("--no-progress", action="store_true")
     _add_url(imp)
 
@@ -109,6 +110,7 @@ def _import(args: argparse.Namespace) -> int:
         url=args.url,
         version=args.model_version,
         batch_size=args.batch_size,
+        fmt=args.format,
         api_key=args.api_key,
         progress=not args.no_progress,
     )
@@ -116,7 +118,7 @@ def _import(args: argparse.Namespace) -> int:
         print(f"line {line}: {field}: {reason}", file=sys.stderr)
     print(
         f"read {report.rows_read} rows: {report.accepted} stored, {report.duplicates} duplicates, "
-        f"{len(report.rejected)} rejected"
+        f"{report.rejected_rows} rows rejected"
     )
     return 1 if report.rejected else 0
 
@@ -142,6 +144,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``modeltower`` console script."""
+    from modeltower.transfer import TransferError
+
     args = build_parser().parse_args(argv)
     handlers = {"serve": _serve, "import": _import, "export": _export}
     try:
@@ -149,5 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"modeltower: configuration error: {exc}", file=sys.stderr)
         return 2
+    except TransferError as exc:
+        print(f"modeltower: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
