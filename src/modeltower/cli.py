@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--model", required=True)
     imp.add_argument("--version", dest="model_version")
     imp.add_argument("--batch-size", type=int, default=1000)
-    imp.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="default: from the extension")
+    imp.add_argument(
+        "--format", choices=["csv", "parquet", "jsonl"], help="default: from the extension"
+    )
     imp.add_argument("--no-progress", action="store_true")
     _add_url(imp)
 

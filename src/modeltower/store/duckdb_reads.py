@@ -17,7 +17,6 @@ from modeltower.store.base import (
     PART_QUANTILES,
     PART_REGRESSION,
     EventFilter,
-    ModelInfo,
     ModelSettings,
     ScoredRows,
     WindowAggregate,
@@ -188,53 +187,40 @@ def scored_rows(
     )
 
 
-def _model_info(cur: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> ModelInfo:
-    name, task, pos, first, last, count, saw_num, saw_cat = row
-    inferred = "classification" if saw_cat else ("regression" if saw_num else None)
-    versions = [
-        {
-            "version": v or None,
-            "first_seen_us": int(f),
-            "last_seen_us": int(la),
-            "event_count": int(c),
-        }
-        for v, f, la, c in cur.execute(
-            "SELECT version, first_seen, last_seen, event_count FROM model_versions "
-            "WHERE model = ? ORDER BY first_seen",
-            [name],
-        ).fetchall()
-    ]
-    return ModelInfo(
-        name=name,
-        settings=ModelSettings(task=task, positive_label=pos),
-        inferred_task=inferred,
-        first_seen_us=None if first is None else int(first),
-        last_seen_us=None if last is None else int(last),
-        event_count=int(count),
-        versions=versions,
-    )
+def registry_rows(cur: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Per (model, version): first/last seen, count and prediction kinds, plus declared models."""
+    rows = cur.execute(
+        """
+        SELECT model, coalesce(version, ''), min(ts), max(ts), count(*),
+               bool_or(prediction_num IS NOT NULL),
+               bool_or(prediction IS NOT NULL AND prediction_num IS NULL)
+        FROM events GROUP BY ALL
+        """
+    ).fetchall()
+    return rows
 
 
-_MODEL_COLS = (
-    "model, task, positive_label, first_seen, last_seen, event_count, saw_numeric, saw_categorical"
-)
+def declared_models(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Models that have settings (they exist even before their first event)."""
+    return [r[0] for r in cur.execute("SELECT model FROM models").fetchall()]
 
 
-def get_model(cur: duckdb.DuckDBPyConnection, model: str) -> ModelInfo | None:
-    """One model from the registry."""
-    rows = cur.execute(f"SELECT {_MODEL_COLS} FROM models WHERE model = ?", [model]).fetchall()
-    return _model_info(cur, rows[0]) if rows else None
+def model_settings(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, ModelSettings]:
+    """Declared settings of the named models."""
+    if not names:
+        return {}
+    rows = cur.execute(
+        "SELECT model, task, positive_label FROM models WHERE list_contains(?, model)", [names]
+    ).fetchall()
+    return {m: ModelSettings(task=t, positive_label=p) for m, t, p in rows}
 
 
-def list_models(cur: duckdb.DuckDBPyConnection, since_us: int) -> list[tuple[ModelInfo, int]]:
-    """All models with their event counts since ``since_us``."""
-    rows = cur.execute(f"SELECT {_MODEL_COLS} FROM models ORDER BY model").fetchall()
-    recent = dict(
-        cur.execute(
-            "SELECT model, count(*) FROM events WHERE ts >= ? GROUP BY model", [since_us]
-        ).fetchall()
-    )
-    return [(_model_info(cur, r), int(recent.get(r[0], 0))) for r in rows]
+def recent_counts(cur: duckdb.DuckDBPyConnection, since_us: int) -> dict[str, int]:
+    """Events per model since ``since_us``."""
+    rows = cur.execute(
+        "SELECT model, count(*) FROM events WHERE ts >= ? GROUP BY model", [since_us]
+    ).fetchall()
+    return {m: int(n) for m, n in rows}
 
 
 _NUMERIC_JSON = "('UBIGINT', 'BIGINT', 'DOUBLE')"

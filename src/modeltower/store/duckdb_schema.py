@@ -45,23 +45,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             revenue    DOUBLE,
             updated_at BIGINT NOT NULL
         );
+        -- user-declared settings; which models and versions exist is derived from events
         CREATE TABLE models (
             model          VARCHAR PRIMARY KEY,
             task           VARCHAR,
-            positive_label VARCHAR,
-            first_seen     BIGINT,
-            last_seen      BIGINT,
-            event_count    BIGINT NOT NULL DEFAULT 0,
-            saw_numeric    BOOLEAN NOT NULL DEFAULT false,
-            saw_categorical BOOLEAN NOT NULL DEFAULT false
-        );
-        CREATE TABLE model_versions (
-            model       VARCHAR NOT NULL,
-            version     VARCHAR NOT NULL,        -- '' for events without a version
-            first_seen  BIGINT NOT NULL,
-            last_seen   BIGINT NOT NULL,
-            event_count BIGINT NOT NULL,
-            PRIMARY KEY (model, version)
+            positive_label VARCHAR
         );
         """,
     ),

@@ -28,6 +28,7 @@ from modeltower.store.base import (
     WriteOp,
 )
 from modeltower.store.duckdb_schema import migrate
+from modeltower.store.registry import ModelEntry, Registry
 
 _EVENT_SCHEMA = pa.schema(
     [
@@ -74,6 +75,8 @@ class DuckDBStore(Store):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._pool: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         self._seq = 0
+        self.registry = Registry()
+        self._committed_tables: list[pa.Table] = []
         self._lock = threading.Lock()  # guards open/close against concurrent reads
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -85,6 +88,9 @@ class DuckDBStore(Store):
         migrate(con)
         row = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0]
         self._seq = int(row[0]) if row else 0
+        self.registry.load(duckdb_reads.registry_rows(con))
+        for name in duckdb_reads.declared_models(con):
+            self.registry.ensure(name)
         self._con = con
         for _ in range(self._readers):
             self._pool.put(con.cursor())
@@ -141,12 +147,20 @@ class DuckDBStore(Store):
                     self._put_settings(con, op.model, op.settings)
                     results[j] = True
             con.execute("COMMIT")
-            return results
         except BaseException:
             self._seq = seq_before
+            self._committed_tables.clear()
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
+        # Only what has committed becomes visible in the registry.
+        for table in self._committed_tables:
+            self.registry.add_batch(table)
+        self._committed_tables.clear()
+        for op in ops:
+            if isinstance(op, PutModelSettings):
+                self.registry.ensure(op.model)
+        return results
 
     def _insert_events(
         self, con: duckdb.DuckDBPyConnection, batches: list[EventColumns], probe: bool
@@ -183,7 +197,7 @@ class DuckDBStore(Store):
             con.register("batch_events", table)
             try:
                 con.execute(_INSERT_EVENTS)
-                self._update_registry(con)
+                self._committed_tables.append(table)
             finally:
                 _unregister(con, "batch_events")
         results: list[InsertResult] = []
@@ -208,36 +222,6 @@ class DuckDBStore(Store):
             if f.name not in data:
                 data[f.name] = pa.array(getattr(cols, f.name), f.type)
         return pa.table(data, schema=_EVENT_SCHEMA)
-
-    @staticmethod
-    def _update_registry(con: duckdb.DuckDBPyConnection) -> None:
-        """Keep the model registry current from the batch just inserted (cheap: batch-sized)."""
-        con.execute(
-            """
-            INSERT INTO models AS m (model, first_seen, last_seen, event_count, saw_numeric, saw_categorical)
-            SELECT model, min(ts), max(ts), count(*),
-                   bool_or(prediction_num IS NOT NULL),
-                   bool_or(prediction IS NOT NULL AND prediction_num IS NULL)
-            FROM batch_events GROUP BY model
-            ON CONFLICT (model) DO UPDATE SET
-                first_seen = least(coalesce(m.first_seen, excluded.first_seen), excluded.first_seen),
-                last_seen = greatest(coalesce(m.last_seen, excluded.last_seen), excluded.last_seen),
-                event_count = m.event_count + excluded.event_count,
-                saw_numeric = m.saw_numeric OR excluded.saw_numeric,
-                saw_categorical = m.saw_categorical OR excluded.saw_categorical
-            """
-        )
-        con.execute(
-            """
-            INSERT INTO model_versions AS v
-            SELECT model, coalesce(version, ''), min(ts), max(ts), count(*)
-            FROM batch_events GROUP BY model, coalesce(version, '')
-            ON CONFLICT (model, version) DO UPDATE SET
-                first_seen = least(v.first_seen, excluded.first_seen),
-                last_seen = greatest(v.last_seen, excluded.last_seen),
-                event_count = v.event_count + excluded.event_count
-            """
-        )
 
     @staticmethod
     def _upsert_feedback(con: duckdb.DuckDBPyConnection, cols: FeedbackColumns) -> int:
@@ -306,12 +290,25 @@ class DuckDBStore(Store):
             return duckdb_reads.scored_rows(cur, flt, bucket_us)
 
     def get_model(self, model: str) -> ModelInfo | None:
+        entry = self.registry.get(model)
+        if entry is None:
+            return None
         with self.reader() as cur:
-            return duckdb_reads.get_model(cur, model)
+            settings = duckdb_reads.model_settings(cur, [model]).get(model, ModelSettings())
+        return model_info(model, entry, settings)
 
     def list_models(self, since_us: int) -> list[tuple[ModelInfo, int]]:
+        names = self.registry.names()
         with self.reader() as cur:
-            return duckdb_reads.list_models(cur, since_us)
+            settings = duckdb_reads.model_settings(cur, names)
+            recent = duckdb_reads.recent_counts(cur, since_us)
+        out = []
+        for name in names:
+            entry = self.registry.get(name)
+            if entry is not None:
+                info = model_info(name, entry, settings.get(name, ModelSettings()))
+                out.append((info, recent.get(name, 0)))
+        return out
 
     def export(self, flt: EventFilter, fmt: str, path: str) -> int:
         with self.reader() as cur:
@@ -329,3 +326,29 @@ def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
     original error (a key conflict is what triggers the probing retry)."""
     with contextlib.suppress(duckdb.Error):
         con.unregister(name)
+
+
+def model_info(name: str, entry: ModelEntry, settings: ModelSettings) -> ModelInfo:
+    """Registry entry + declared settings -> ModelInfo."""
+    inferred = (
+        "classification" if entry.saw_categorical else ("regression" if entry.saw_numeric else None)
+    )
+    versions = [
+        {
+            "version": v or None,
+            "first_seen_us": st.first,
+            "last_seen_us": st.last,
+            "event_count": st.count,
+        }
+        for v, st in sorted(entry.versions.items(), key=lambda kv: kv[1].first)
+    ]
+    st = entry.stats
+    return ModelInfo(
+        name=name,
+        settings=settings,
+        inferred_task=inferred,
+        first_seen_us=None if st is None else st.first,
+        last_seen_us=None if st is None else st.last,
+        event_count=0 if st is None else st.count,
+        versions=versions,
+    )
