@@ -38,10 +38,17 @@ class _Pending:
 class Writer:
     """Owns all writes to a :class:`Store`; group-commits whatever is queued."""
 
-    def __init__(self, store: Store, *, max_group_events: int = 100_000) -> None:
+    def __init__(
+        self, store: Store, *, max_group_events: int = 100_000, max_pending_events: int = 1_000_000
+    ) -> None:
         self._store = store
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._max_group = max_group_events
+        # Bounded backlog: past it, clients get 503 + Retry-After instead of the server's memory
+        # growing without limit.
+        self._max_pending = max_pending_events
+        self._pending = 0
+        self._pending_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
         self.commits = 0
@@ -75,8 +82,18 @@ class Writer:
             fut.set_exception(WriterUnavailable("the writer is not running"))
             return fut
         size = len(op.columns) if isinstance(op, InsertEvents) else 1
+        with self._pending_lock:
+            if self._pending + size > self._max_pending and self._pending > 0:
+                fut.set_exception(WriterUnavailable("ingestion backlog is full"))
+                return fut
+            self._pending += size
         self._queue.put(_Pending(op, fut, size))
         return fut
+
+    @property
+    def pending_events(self) -> int:
+        """Events queued but not yet committed."""
+        return self._pending
 
     async def write(self, op: WriteOp) -> Any:
         """Queue a write and wait (without blocking the event loop) until it is committed."""
@@ -112,6 +129,13 @@ class Writer:
                 item.future.set_exception(WriterUnavailable("the server is shutting down"))
 
     def _commit(self, group: list[_Pending]) -> None:
+        try:
+            self._commit_group(group)
+        finally:
+            with self._pending_lock:
+                self._pending -= sum(p.size for p in group)
+
+    def _commit_group(self, group: list[_Pending]) -> None:
         ops = [p.op for p in group]
         started = time.perf_counter()
         try:
@@ -121,7 +145,7 @@ class Writer:
             if len(group) > 1:
                 # One bad op must not fail the others: retry each on its own.
                 for p in group:
-                    self._commit([p])
+                    self._commit_group([p])
                 return
             group[0].future.set_exception(WriterUnavailable(f"the write failed: {exc}"))
             return
