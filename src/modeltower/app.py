@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from modeltower import __version__
-from modeltower.api import errors, health, ingest, models, seed
+from modeltower.api import docs, errors, health, ingest, models, seed
 from modeltower.config import Settings
 from modeltower.ingest.writer import Writer
 from modeltower.services.ingest import IngestService
@@ -96,10 +96,13 @@ def create_app(settings: Settings) -> FastAPI:
             "operations, data quality, drift and business impact."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by api.docs: must work offline
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.writer = None
     errors.install(app)
+    docs.install(app)
     for router in (health.router, ingest.router, models.router, seed.router):
         app.include_router(router)
     return app
