@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 
 from modeltower.api import deps, present
 from modeltower.api.responses import JSON
+from modeltower.ingest.schema import MAX_TS
 from modeltower.services.queries import Filters
 from modeltower.store.base import ModelSettings
 from modeltower.timewindow import Window, resolve_window
@@ -151,7 +152,7 @@ def export(
     if window or start:
         w = resolve_window(window=window, start=start, end=end, now_us=_now_us())
     else:
-        w = Window(0, _now_us() + 86_400_000_000)
+        w = Window(0, int(MAX_TS * 1_000_000))  # everything ingestion accepts
     f = deps.filters(request, version, group)
     fd, path = tempfile.mkstemp(prefix="modeltower-export-", suffix=f".{format}")
     os.close(fd)
