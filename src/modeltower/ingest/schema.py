@@ -8,6 +8,7 @@ in about a millisecond. When a batch is invalid, the slow path decodes each even
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ _json_encoder = msgspec.json.Encoder()
 
 _PATH_RE = re.compile(r" - at `\$(?:\[(\d+)\])?\.?([^`]*)`$")
 _UNKNOWN_RE = re.compile(r"Object contains unknown field `([^`]*)`")
+_MISSING_RE = re.compile(r"Object missing required field `([^`]*)`")
 
 
 def _split_msgspec_error(message: str) -> tuple[str, str]:
@@ -99,6 +101,9 @@ def _split_msgspec_error(message: str) -> tuple[str, str]:
     unknown = _UNKNOWN_RE.search(message)
     if unknown:
         return unknown.group(1), "unknown field"
+    missing = _MISSING_RE.search(message)
+    if missing:
+        return missing.group(1), f"required field `{missing.group(1)}` is missing"
     m = _PATH_RE.search(message)
     if not m:
         return "", message
@@ -115,11 +120,29 @@ def _collect_errors(items: list[Any], struct: type[msgspec.Struct]) -> list[Fiel
             errors.append(FieldError(i, "", f"expected an object, got {type(item).__name__}"))
             continue
         try:
-            msgspec.convert(item, struct, strict=True)
+            converted = msgspec.convert(item, struct, strict=True)
         except msgspec.ValidationError as exc:
             fld, reason = _split_msgspec_error(str(exc))
             errors.append(FieldError(i, fld, reason))
+            continue
+        # Rules across fields are checked too, so one answer names every bad item.
+        if isinstance(converted, EventIn):
+            errors.extend(_semantic_errors(i, converted))
     return errors
+
+
+def _decode_raw(data: bytes) -> Any:
+    """Parse JSON without a schema. A number too large for a float (1e999) is valid JSON that
+    msgspec refuses outright; the standard parser reads it as inf, so the field checks can name it."""
+    try:
+        return _raw_decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        if "out of range" not in str(exc):
+            raise
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise exc from None
 
 
 def _raw_items(body: bytes, ndjson: bool) -> list[Any]:
@@ -129,12 +152,12 @@ def _raw_items(body: bytes, ndjson: bool) -> list[Any]:
             if not line.strip():
                 continue
             try:
-                items.append(_raw_decoder.decode(line))
+                items.append(_decode_raw(line))
             except msgspec.DecodeError as exc:
                 raise MalformedBody(f"line {lineno}: {exc}") from None
         return items
     try:
-        raw = _raw_decoder.decode(body)
+        raw = _decode_raw(body)
     except msgspec.DecodeError as exc:
         raise MalformedBody(str(exc)) from None
     return raw if isinstance(raw, list) else [raw]
@@ -151,6 +174,8 @@ def decode_events(body: bytes, *, ndjson: bool = False) -> list[EventIn]:
         except msgspec.ValidationError:
             raise BatchInvalid(_collect_errors(_raw_items(body, False), EventIn)) from None
         except msgspec.DecodeError as exc:
+            if "out of range" in str(exc):
+                raise BatchInvalid(_collect_errors(_raw_items(body, False), EventIn)) from None
             raise MalformedBody(str(exc)) from None
     else:
         items = _raw_items(body, True)
@@ -175,6 +200,8 @@ def decode_feedback(body: bytes) -> list[FeedbackIn]:
     except msgspec.ValidationError:
         raise BatchInvalid(_collect_errors(_raw_items(body, False), FeedbackIn)) from None
     except msgspec.DecodeError as exc:
+        if "out of range" in str(exc):
+            raise BatchInvalid(_collect_errors(_raw_items(body, False), FeedbackIn)) from None
         raise MalformedBody(str(exc)) from None
     items = decoded if isinstance(decoded, list) else [decoded]
     if not items:

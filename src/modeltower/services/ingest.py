@@ -53,7 +53,9 @@ class IngestService:
 
     async def feedback(self, items: list[FeedbackIn]) -> FeedbackResult:
         cols = feedback_columns(items)
-        matched: int = await self.writer.write(UpsertFeedback(cols))
+        matched_keys: set[tuple[str, str]] = await self.writer.write(UpsertFeedback(cols))
+        # Counted per item, like ``accepted``: two items for one stored event both matched.
+        matched = sum((fb.model, str(fb.id)) in matched_keys for fb in items)
         return FeedbackResult(accepted=len(items), matched=matched)
 
     async def put_settings(self, model: str, settings: ModelSettings) -> None:

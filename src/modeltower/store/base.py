@@ -188,7 +188,7 @@ class InsertEvents:
 
 @dataclass(frozen=True)
 class UpsertFeedback:
-    """Write op: merge feedback; the result is the number that matched stored events."""
+    """Write op: merge feedback; the result is the set of (model, id) that matched stored events."""
 
     columns: FeedbackColumns
 

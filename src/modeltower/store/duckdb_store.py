@@ -224,7 +224,9 @@ class DuckDBStore(Store):
         return pa.table(data, schema=_EVENT_SCHEMA)
 
     @staticmethod
-    def _upsert_feedback(con: duckdb.DuckDBPyConnection, cols: FeedbackColumns) -> int:
+    def _upsert_feedback(
+        con: duckdb.DuckDBPyConnection, cols: FeedbackColumns
+    ) -> set[tuple[str, str]]:
         table = pa.table(
             {
                 "model": pa.array(cols.model, pa.string()),
@@ -253,13 +255,13 @@ class DuckDBStore(Store):
                 """,
                 [now_us],
             )
-            row = con.execute(
-                "SELECT count(*) FROM batch_feedback b "
+            matched = con.execute(
+                "SELECT b.model, b.id FROM batch_feedback b "
                 "JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
-            ).fetchall()[0]
+            ).fetchall()
         finally:
             _unregister(con, "batch_feedback")
-        return int(row[0]) if row else 0
+        return {(m, i) for m, i in matched}
 
     @staticmethod
     def _put_settings(con: duckdb.DuckDBPyConnection, model: str, s: ModelSettings) -> None:
