@@ -10,10 +10,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from modeltower import __version__
-from modeltower.api import docs, errors, health, ingest, models, seed
+from modeltower import __version__, dashboard
+from modeltower.api import docs, errors, health, health_snapshots, ingest, models, prometheus, seed
 from modeltower.config import Settings
 from modeltower.ingest.writer import Writer
+from modeltower.jobs.snapshots import SnapshotJob
 from modeltower.services.ingest import IngestService
 from modeltower.services.queries import QueryService
 from modeltower.store.base import ModelSettings, Store
@@ -74,6 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.queries = QueryService(store)
         stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
+        app.state.prometheus = prometheus.PrometheusExporter(app.state.queries)
+        app.state.snapshots = SnapshotJob(app.state.queries, writer, settings.snapshot_interval_s)
+        tasks.append(app.state.snapshots.start(stop))  # stopped by ``stop`` before the writer
         if settings.demo:
             tasks.append(await _start_demo(app, settings, stop))
         log.info("modeltower %s ready on %s", __version__, settings.db_path)
@@ -105,4 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     docs.install(app)
     for router in (health.router, ingest.router, models.router, seed.router):
         app.include_router(router)
+    app.include_router(health_snapshots.router)
+    app.include_router(prometheus.router)
+    dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
     return app

@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-body-bytes", type=int, help="largest accepted request body")
     serve.add_argument("--log-level", help="debug, info, warning, error")
+    serve.add_argument(
+        "--snapshot-interval",
+        type=float,
+        dest="snapshot_interval_s",
+        help="seconds between stored health snapshots (default 3600)",
+    )
 
     imp = sub.add_parser("import", help="import historical events from CSV, Parquet or JSON lines")
     imp.add_argument("file")
@@ -66,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--start")
     exp.add_argument("--end")
     exp.add_argument("--version", dest="model_version")
+    exp.add_argument(
+        "--daily", action="store_true", help="the daily health table instead of the events"
+    )
     _add_url(exp)
     return parser
 
@@ -87,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
             demo_rate_per_s=args.demo_rate_per_s,
             max_body_bytes=args.max_body_bytes,
             log_level=args.log_level,
+            snapshot_interval_s=args.snapshot_interval_s,
         )
         .validate()
     )
@@ -128,7 +138,7 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from modeltower.transfer import run_export
 
-    out = args.out or f"{args.model}.{args.format}"
+    out = args.out or f"{args.model}{'-daily' if args.daily else ''}.{args.format}"
     n = run_export(
         model=args.model,
         url=args.url,
@@ -139,6 +149,7 @@ def _export(args: argparse.Namespace) -> int:
         end=args.end,
         version=args.model_version,
         api_key=args.api_key,
+        daily=args.daily,
     )
     print(f"wrote {n} bytes to {out}")
     return 0

@@ -28,6 +28,7 @@ class Settings:
     readers: int = 4
     memory_limit: str | None = None
     log_level: str = "info"
+    snapshot_interval_s: float = 3600.0  # how often jobs/snapshots.py stores health snapshots
 
     def validate(self) -> Settings:
         """Refuse settings that cannot work, loudly and before anything starts."""
@@ -39,6 +40,10 @@ class Settings:
             raise ConfigError("readers must be at least 1")
         if self.demo_rate_per_s <= 0:
             raise ConfigError("demo_rate_per_s must be positive")
+        if not self.snapshot_interval_s > 0:
+            raise ConfigError(
+                f"snapshot_interval_s must be positive, got {self.snapshot_interval_s}"
+            )
         return self
 
     def replace(self, **changes: Any) -> Settings:

@@ -412,8 +412,10 @@ def run_export(
     end: str | None = None,
     version: str | None = None,
     api_key: str | None = None,
+    daily: bool = False,
 ) -> int:
-    """Download ``model``'s events as CSV or Parquet to ``out_path``; return the bytes written.
+    """Download ``model``'s events (or with ``daily`` its daily health table) as CSV or Parquet
+    to ``out_path``; return the bytes written.
 
     The file appears only once complete (written to a temporary name, then renamed), so a failed
     export never leaves a truncated file that looks valid.
@@ -422,7 +424,7 @@ def run_export(
         raise TransferError(f"unknown export format {fmt!r} (use csv or parquet)")
     params = {"format": fmt, "window": window, "start": start, "end": end, "version": version}
     query = {k: v for k, v in params.items() if v is not None}
-    path = f"/v1/models/{quote(model, safe='')}/export"
+    path = f"/v1/models/{quote(model, safe='')}/{'daily' if daily else 'export'}"
     tmp = f"{out_path}.part"
     try:
         with _client(url, api_key, timeout=300.0) as client:

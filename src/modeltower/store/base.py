@@ -8,6 +8,7 @@ pre-aggregated rollups into numbers.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +126,55 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class HealthSnapshot:
+    """One model's (or one version's) health over a window; ``version`` None means all versions."""
+
+    model: str
+    version: str | None
+    window_start_us: int
+    window_end_us: int
+    created_us: int
+    task: str | None
+    total_predictions: int
+    labeled_count: int
+    accuracy: float | None
+    f1: float | None
+    mae: float | None  # regression error, for regression models
+    rmse: float | None
+    latency_mean_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    error_rate: float | None
+    label_coverage: float | None
+
+
+@dataclass(frozen=True)
+class DailyHealth:
+    """One row of the daily health table: one UTC date and model version."""
+
+    event_date: dt.date
+    model_version: str | None
+    daily_accuracy: float | None
+    avg_latency_ms: float | None
+    p99_latency_ms: float | None
+    daily_prediction_volume: int
+    daily_revenue: float | None
+
+
+@dataclass(frozen=True)
+class OpsCounts:
+    """Counts of events stored after some ``seq`` for one (model, version), for counters."""
+
+    model: str
+    version: str | None
+    count: int
+    errors: int
+    latency_count: int
+    latency_sum_ms: float
+    latency_le: list[int]  # cumulative: events with latency_ms <= each requested bound
+
+
+@dataclass(frozen=True)
 class InsertResult:
     """Per-request outcome of an insert: which of its rows were already stored."""
 
@@ -178,6 +228,27 @@ class Store(abc.ABC):
     def export(self, flt: EventFilter, fmt: str, path: str) -> int:
         """Write the filtered events (feedback applied) to ``path``; return the row count."""
 
+    # ---- health snapshots, daily table, counters -------------------------------------------
+    @abc.abstractmethod
+    def snapshots(
+        self, model: str, start_us: int, end_us: int, version: str | None
+    ) -> list[HealthSnapshot]:
+        """Stored snapshots whose window ends in [start_us, end_us), oldest first."""
+
+    @abc.abstractmethod
+    def daily_health(self, flt: EventFilter) -> list[DailyHealth]:
+        """Per UTC date and version of the filtered events (feedback applied)."""
+
+    @abc.abstractmethod
+    def last_seq(self) -> int:
+        """The ``seq`` of the newest stored event (0 when empty)."""
+
+    @abc.abstractmethod
+    def ops_counts_since(
+        self, seq: int, latency_bounds_ms: tuple[float, ...]
+    ) -> tuple[int, list[OpsCounts]]:
+        """Counts per (model, version) of the events stored after ``seq``, and the new last seq."""
+
 
 @dataclass(frozen=True)
 class InsertEvents:
@@ -201,4 +272,11 @@ class PutModelSettings:
     settings: ModelSettings
 
 
-WriteOp = InsertEvents | UpsertFeedback | PutModelSettings
+@dataclass(frozen=True)
+class InsertSnapshots:
+    """Write op: store health snapshots; the result is the number stored."""
+
+    snapshots: tuple[HealthSnapshot, ...]
+
+
+WriteOp = InsertEvents | UpsertFeedback | PutModelSettings | InsertSnapshots

@@ -53,6 +53,31 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- periodic and on-demand health snapshots (jobs/snapshots.py); values as /metrics gives
+        CREATE TABLE snapshots (
+            model             VARCHAR NOT NULL,
+            version           VARCHAR,        -- NULL: all versions of the model together
+            window_start      BIGINT NOT NULL, -- epoch microseconds UTC, inclusive
+            window_end        BIGINT NOT NULL, -- exclusive
+            created_at        BIGINT NOT NULL,
+            task              VARCHAR,
+            total_predictions BIGINT NOT NULL,
+            labeled_count     BIGINT NOT NULL,
+            accuracy          DOUBLE,
+            f1                DOUBLE,
+            mae               DOUBLE,
+            rmse              DOUBLE,
+            latency_mean_ms   DOUBLE,
+            latency_p95_ms    DOUBLE,
+            latency_p99_ms    DOUBLE,
+            error_rate        DOUBLE,
+            label_coverage    DOUBLE
+        );
+        """,
+    ),
 ]
 
 

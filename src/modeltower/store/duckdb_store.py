@@ -13,13 +13,17 @@ import duckdb
 import pyarrow as pa
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
-from modeltower.store import duckdb_reads
+from modeltower.store import duckdb_health, duckdb_reads
 from modeltower.store.base import (
+    DailyHealth,
     EventFilter,
+    HealthSnapshot,
     InsertEvents,
     InsertResult,
+    InsertSnapshots,
     ModelInfo,
     ModelSettings,
+    OpsCounts,
     PutModelSettings,
     ScoredRows,
     Store,
@@ -146,6 +150,8 @@ class DuckDBStore(Store):
                 elif isinstance(op, PutModelSettings):
                     self._put_settings(con, op.model, op.settings)
                     results[j] = True
+                elif isinstance(op, InsertSnapshots):
+                    results[j] = duckdb_health.insert_snapshots(con, op.snapshots)
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before
@@ -315,6 +321,26 @@ class DuckDBStore(Store):
     def export(self, flt: EventFilter, fmt: str, path: str) -> int:
         with self.reader() as cur:
             return duckdb_reads.export(cur, flt, fmt, path)
+
+    def snapshots(
+        self, model: str, start_us: int, end_us: int, version: str | None
+    ) -> list[HealthSnapshot]:
+        with self.reader() as cur:
+            return duckdb_health.snapshots(cur, model, start_us, end_us, version)
+
+    def daily_health(self, flt: EventFilter) -> list[DailyHealth]:
+        with self.reader() as cur:
+            return duckdb_health.daily_health(cur, flt)
+
+    def last_seq(self) -> int:
+        with self.reader() as cur:
+            return duckdb_health.last_seq(cur)
+
+    def ops_counts_since(
+        self, seq: int, latency_bounds_ms: tuple[float, ...]
+    ) -> tuple[int, list[OpsCounts]]:
+        with self.reader() as cur:
+            return duckdb_health.ops_counts_since(cur, seq, latency_bounds_ms)
 
     def count_all(self) -> int:
         """Total stored events (used by tests and the benchmark)."""

@@ -1,0 +1,147 @@
+/* modeltower overview: every model with a status, worst first (data from /v1, drawn by Plotly). */
+"use strict";
+
+(function () {
+  const root = document.getElementById("overview");
+  const TH = JSON.parse(root.dataset.thresholds);
+  const RANK = { critical: 2, warning: 1, ok: 0 };
+  const body = document.getElementById("models-body");
+  const rows = new Map(); // model name -> {tr, cells}
+
+  /** Level of one value against a [warning, critical] pair; lowerIsWorse flips the test. */
+  function level(value, pair, lowerIsWorse) {
+    if (value === null || value === undefined) return "ok";
+    const worse = (x, limit) => (lowerIsWorse ? x < limit : x > limit);
+    if (worse(value, pair[1])) return "critical";
+    if (worse(value, pair[0])) return "warning";
+    return "ok";
+  }
+
+  /** Status of a model from its 24 h metrics: the worst rule wins; reasons explain it. */
+  function status(model, m) {
+    const checks = [];
+    const staleMin = model.last_seen ? (Date.now() - Date.parse(model.last_seen)) / 60000 : Infinity;
+    checks.push([level(staleMin, TH.stale_minutes), "no events for " + MT.fmtAgo(model.last_seen).replace(" ago", "")]);
+    checks.push([level(m.error_rate, TH.error_rate), "error rate " + MT.fmtPct(m.error_rate)]);
+    const p95 = m.latency_ms ? m.latency_ms.p95 : null;
+    checks.push([level(p95, TH.latency_p95_ms), "p95 latency " + MT.fmtMs(p95)]);
+    if (m.classification) {
+      checks.push([level(m.classification.accuracy, TH.accuracy, true),
+        "accuracy " + MT.fmtPct(m.classification.accuracy)]);
+    }
+    if (m.regression) {
+      checks.push([level(m.regression.mape, TH.mape), "MAPE " + MT.fmtPct(m.regression.mape)]);
+    }
+    let worst = "ok";
+    for (const [lv] of checks) if (RANK[lv] > RANK[worst]) worst = lv;
+    const reasons = checks.filter(([lv]) => lv !== "ok" && lv === worst).map(([, why]) => why);
+    return { level: worst, reasons };
+  }
+
+  function cell(tr, cls) {
+    const td = document.createElement("td");
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function makeRow(name) {
+    const tr = document.createElement("tr");
+    tr.dataset.model = name;
+    const nameCell = cell(tr, "name");
+    const a = document.createElement("a");
+    a.href = "/models/" + encodeURIComponent(name);
+    a.textContent = name; // text, never HTML
+    a.className = "model-link";
+    const task = document.createElement("span");
+    task.className = "task";
+    nameCell.append(a, task);
+    const statusCell = cell(tr, "status");
+    const badge = document.createElement("span");
+    const why = document.createElement("span");
+    why.className = "why";
+    statusCell.append(badge, why);
+    const sparkCell = cell(tr, "spark");
+    const card = document.createElement("div");
+    card.className = "chart spark-card";
+    card.innerHTML = '<div class="plot"></div><p class="chart-empty" hidden></p>'; // static markup
+    sparkCell.appendChild(card);
+    const r = { tr, a, task, badge, why, card, count: cell(tr, "num"), p95: cell(tr, "num"),
+      quality: cell(tr, "num"), coverage: cell(tr, "num"), seen: cell(tr, "seen") };
+    rows.set(name, r);
+    body.appendChild(tr); // attached before Plotly measures it
+    return r;
+  }
+
+  function sparkline(r, ts) {
+    const xs = ts.points.map((p) => p.timestamp);
+    const ys = ts.points.map((p) => p.count);
+    const trace = { type: "bar", x: xs, y: ys, marker: { color: MT.COLORS.series[0] },
+      hovertemplate: "%{y} events<extra></extra>" };
+    return MT.draw(r.card, [trace], {
+      width: 180, height: 44, autosize: false, margin: { l: 0, r: 0, t: 2, b: 2 }, showlegend: false, hovermode: "closest",
+      bargap: 0.15, xaxis: { visible: false }, yaxis: { visible: false, rangemode: "tozero" },
+    }, "no events");
+  }
+
+  function fill(r, model, m, ts) {
+    const st = status(model, m);
+    r.level = st.level;
+    r.tr.dataset.status = st.level;
+    r.badge.className = "badge " + st.level;
+    r.badge.textContent = st.level; // a word, not colour alone
+    r.why.textContent = st.reasons.join(", ");
+    r.task.textContent = model.task || "";
+    r.count.textContent = MT.fmtNum(m.count, 0);
+    r.p95.textContent = MT.fmtMs(m.latency_ms ? m.latency_ms.p95 : null);
+    if (m.regression) {
+      r.quality.textContent = "MAE " + MT.fmtNum(m.regression.mae);
+    } else if (m.classification) {
+      r.quality.textContent = "acc " + MT.fmtPct(m.classification.accuracy);
+    } else {
+      r.quality.textContent = "–";
+    }
+    r.coverage.textContent = MT.fmtPct(m.label_coverage);
+    r.seen.textContent = MT.fmtAgo(model.last_seen);
+    r.seen.title = model.last_seen || "";
+    return sparkline(r, ts);
+  }
+
+  function describeRules() {
+    document.getElementById("rules").textContent =
+      "Status rules (warning / critical): error rate > " + MT.fmtPct(TH.error_rate[0]) + " / " +
+      MT.fmtPct(TH.error_rate[1]) + ", p95 latency > " + TH.latency_p95_ms.join(" / ") +
+      " ms, accuracy < " + MT.fmtPct(TH.accuracy[0]) + " / " + MT.fmtPct(TH.accuracy[1]) +
+      ", MAPE > " + MT.fmtPct(TH.mape[0]) + " / " + MT.fmtPct(TH.mape[1]) + ", no events for " +
+      TH.stale_minutes.join(" / ") + " min. Configure with MODELTOWER_STATUS_<RULE>=warning,critical.";
+  }
+
+  async function refresh() {
+    const { models } = await MT.api("/v1/models");
+    const empty = models.length === 0;
+    document.getElementById("empty-state").hidden = !empty;
+    document.getElementById("models-card").hidden = empty;
+    root.dataset.count = String(models.length);
+    const seen = new Set();
+    await Promise.all(models.map(async (model) => {
+      seen.add(model.name);
+      const base = MT.modelPath(model.name);
+      const [m, ts] = await Promise.all([
+        MT.api(base + "/metrics", { window: "24h" }),
+        MT.api(base + "/timeseries", { metrics: "count", bucket: "1h", window: "24h" }),
+      ]);
+      const r = rows.get(model.name) || makeRow(model.name);
+      await fill(r, model, m, ts);
+    }));
+    for (const [name, r] of rows) {
+      if (!seen.has(name)) { r.tr.remove(); rows.delete(name); }
+    }
+    const order = [...rows.entries()].sort(([an, a], [bn, b]) =>
+      RANK[b.level] - RANK[a.level] || an.localeCompare(bn));
+    order.forEach(([, r]) => body.appendChild(r.tr)); // moves rows; sparklines stay drawn
+    root.dataset.rendered = String(Number(root.dataset.rendered || 0) + 1);
+  }
+
+  describeRules();
+  MT.poll(refresh, 5000);
+})();

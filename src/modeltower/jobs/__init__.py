@@ -1,0 +1,1 @@
+"""Background jobs started and stopped with the application."""
