@@ -1,4 +1,4 @@
-"""The ``modeltower`` command line: serve, import, export."""
+"""The ``modeltower`` command line: serve, import, export, report."""
 
 from __future__ import annotations
 
@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--daily", action="store_true", help="the daily health table instead of the events"
     )
     _add_url(exp)
+
+    rep = sub.add_parser("report", help="write a self-contained HTML report of a model")
+    rep.add_argument("--model", required=True)
+    rep.add_argument("--window", default="7d", help="trailing duration (default 7d)")
+    rep.add_argument("--out", default="report.html", help="output file (default report.html)")
+    _add_url(rep)
     return parser
 
 
@@ -155,12 +161,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from modeltower.report import write_report
+
+    n = write_report(
+        model=args.model, url=args.url, out_path=args.out, window=args.window, api_key=args.api_key
+    )
+    print(f"wrote {n} bytes to {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``modeltower`` console script."""
     from modeltower.transfer import TransferError
 
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "import": _import, "export": _export}
+    handlers = {"serve": _serve, "import": _import, "export": _export, "report": _report}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
