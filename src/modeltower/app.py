@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -80,6 +81,11 @@ def create_app(settings: Settings) -> FastAPI:
         tasks.append(app.state.snapshots.start(stop))  # stopped by ``stop`` before the writer
         if settings.demo:
             tasks.append(await _start_demo(app, settings, stop))
+        # Everything allocated so far lives as long as the app: keep it out of the collector's
+        # scans, and collect less often; full collections paused ingestion for ~40 ms each.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(10_000, 20, 100)
         log.info("modeltower %s ready on %s", __version__, settings.db_path)
         try:
             yield

@@ -110,6 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = create_app(settings)
+    # The writer thread gives up the GIL in every DuckDB call; a shorter switch interval lets it
+    # back in sooner while the event loop is decoding requests.
+    sys.setswitchinterval(0.001)
     print(
         f"modeltower {__version__}: http://{settings.host}:{settings.port}/  (db: {settings.db_path})"
     )

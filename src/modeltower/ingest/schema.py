@@ -32,7 +32,7 @@ MIN_TS = datetime(1970, 1, 1, tzinfo=UTC).timestamp()
 MAX_TS = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
 
 
-class EventIn(msgspec.Struct, forbid_unknown_fields=True):
+class EventIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """One prediction as sent by a client (see the README for field meanings)."""
 
     model: Name
@@ -53,7 +53,7 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     input_hash: ShortText | None = None
 
 
-class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True):
+class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """Ground truth or business outcome for an event, joined by ``(model, id)``."""
 
     model: Name

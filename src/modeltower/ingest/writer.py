@@ -54,6 +54,7 @@ class Writer:
         self.commits = 0
         self.committed_ops = 0
         self.on_commit: list[Callable[[list[WriteOp]], None]] = []
+        self.idle_after_s = 2.0
 
     @property
     def running(self) -> bool:
@@ -101,8 +102,18 @@ class Writer:
 
     def _run(self) -> None:
         stopping = False
+        dirty = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self.idle_after_s if dirty else None)
+            except queue.Empty:
+                dirty = False
+                try:
+                    self._store.maintenance()
+                except Exception:
+                    log.exception("store maintenance failed")
+                continue
+            dirty = True
             if first is _STOP:
                 break
             group: list[_Pending] = [first]

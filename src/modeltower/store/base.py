@@ -199,6 +199,9 @@ class Store(abc.ABC):
     def write(self, ops: list[WriteOp]) -> list[Any]:
         """Apply a group of write operations in one transaction; one result per op, in order."""
 
+    def maintenance(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
+        """Housekeeping the writer runs when no write has come for a while."""
+
     # ---- reads: safe from any thread ------------------------------------------------------
     @abc.abstractmethod
     def aggregate(

@@ -1,0 +1,463 @@
+"""Query latency on a loaded database: GET metrics (24 h) and timeseries (30 d by 1 h).
+
+The database holds N events (default 1M; ``--events 10000000`` for 10M) of three models with
+versions, 30 days of history (``--recent-share`` of them in the last 24 h, the rest uniform over the
+30 days), ~1 % errors, and late labels sent as feedback for ~50 % of the events. It is written
+directly through ``DuckDBStore.write()`` with ``InsertEvents`` / ``UpsertFeedback`` ops (loading
+time is reported, not measured) and cached under bench/data/ (reused on the next run).
+
+Timestamps are relative to the moment the database was generated (its "anchor"), so the queries
+pass ``end=<anchor>``: ``window=24h&end=<anchor>`` is what ``window=24h`` was at that moment, and
+stays valid however old the cached file gets.
+
+Baseline: a raw SQL scan on the same file with the same filter, in this process,
+``SELECT count(*), avg(latency_ms) FROM events WHERE model=? AND ts>=?`` (and, for the timeseries,
+the same scan grouped by hour over 30 days). It is measured before the server starts and again after
+it stops (DuckDB allows one process per file), and the ratios use the median of both.
+
+    .venv/bin/python bench/bench_query.py [--events 1000000] [--repeat 15] [--regenerate]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import _common as c
+
+GEN_VERSION = 1  # bump when the generated data changes
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+MODELS = {  # name: (share of events, versions)
+    "churn": (0.5, ["v1", "v2", "v3"]),
+    "fraud": (0.3, ["2024.1", "2024.2"]),
+    "eta": (0.2, ["m1", "m2"]),
+}
+CHUNK = 250_000
+
+
+# --------------------------------------------------------------------------------------------
+# Data generation
+# --------------------------------------------------------------------------------------------
+
+
+def _features_json(rng: np.random.Generator, n: int) -> list[str]:
+    tenure = rng.integers(0, 120, n).tolist()
+    spend = np.round(rng.uniform(5, 500, n), 2).tolist()
+    logins = rng.integers(0, 50, n).tolist()
+    tickets = rng.integers(0, 5, n).tolist()
+    session = np.round(rng.exponential(12, n), 3).tolist()
+    plan = rng.choice(np.array(c.FEATURE_PLANS), n).tolist()
+    country = rng.choice(np.array(c.COUNTRIES), n).tolist()
+    disc = (rng.random(n) < 0.3).tolist()
+    return [
+        f'{{"tenure_months":{a},"monthly_spend":{b},"logins_7d":{d},"support_tickets":{e},'
+        f'"avg_session_min":{f},"plan":"{g}","country":"{h}","has_discount":{"true" if i else "false"}}}'
+        for a, b, d, e, f, g, h, i in zip(
+            tenure, spend, logins, tickets, session, plan, country, disc, strict=True
+        )
+    ]
+
+
+def _tags_json(rng: np.random.Generator, n: int) -> list[str]:
+    region = rng.choice(np.array(c.REGIONS), n).tolist()
+    channel = rng.choice(np.array(c.CHANNELS), n).tolist()
+    return [f'{{"region":"{r}","channel":"{ch}"}}' for r, ch in zip(region, channel, strict=True)]
+
+
+def _chunk_ops(
+    rng: np.random.Generator, ts: np.ndarray, model_idx: np.ndarray, first_index: int
+) -> tuple[Any, Any]:
+    """InsertEvents and UpsertFeedback ops for one chunk of (time-sorted) events."""
+    from modeltower.ingest.schema import EventColumns, FeedbackColumns, canonical
+
+    names = list(MODELS)
+    n = len(ts)
+    cols = EventColumns()
+    fb = FeedbackColumns()
+    score = rng.beta(2, 3, n)
+    correct = rng.random(n) < 0.85
+    is_err = rng.random(n) < 0.01
+    with_fb = (rng.random(n) < 0.5) & ~is_err
+    latency = np.round(rng.lognormal(3.0, 0.5, n), 3)
+    eta_pred = np.round(rng.gamma(4, 5, n), 2)
+    eta_true = np.round(np.abs(eta_pred + rng.normal(0, 4, n)), 2)
+    grp = rng.random(n)
+    conv = rng.random(n)
+    versions = [rng.choice(np.array(MODELS[m][1]), n).tolist() for m in names]
+    cols.features = _features_json(rng, n)
+    cols.tags = _tags_json(rng, n)
+    midx = model_idx.tolist()
+    for j in range(n):
+        name = names[midx[j]]
+        cols.model.append(name)
+        eid = f"{name}-{first_index + j}"
+        cols.id.append(eid)
+        cols.version.append(versions[midx[j]][j])
+        if is_err[j]:
+            pred, pred_num, sc, label, label_num = None, None, None, None, None
+        elif name == "churn":
+            pred = "churn" if score[j] >= 0.5 else "stay"
+            label = pred if correct[j] else ("stay" if pred == "churn" else "churn")
+            pred_num, label_num, sc = None, None, float(score[j])
+        elif name == "fraud":
+            pred = "true" if score[j] >= 0.7 else "false"
+            label = pred if correct[j] else ("false" if pred == "true" else "true")
+            pred_num, label_num, sc = None, None, float(score[j])
+        else:
+            pred, pred_num = canonical(float(eta_pred[j]))
+            label, label_num = canonical(float(eta_true[j]))
+            sc = None
+        cols.prediction.append(pred)
+        cols.prediction_num.append(pred_num)
+        cols.score.append(sc)
+        cols.scores.append(None)
+        cols.label.append(None)
+        cols.label_num.append(None)
+        cols.latency_ms.append(None if is_err[j] else float(latency[j]))
+        cols.error.append("timeout" if is_err[j] else None)
+        g = None
+        converted = None
+        if name == "churn" and grp[j] < 0.4:
+            g = "treatment" if grp[j] < 0.2 else "control"
+            converted = bool(conv[j] < (0.12 if g == "treatment" else 0.10))
+        cols.grp.append(g)
+        cols.converted.append(converted)
+        cols.revenue.append(None)
+        cols.input_hash.append(None)
+        if with_fb[j]:
+            fb.model.append(name)
+            fb.id.append(eid)
+            fb.label.append(label)
+            fb.label_num.append(label_num)
+            fb.converted.append(None)
+            fb.revenue.append(None)
+    cols.ts = ts.tolist()
+    return cols, fb
+
+
+def generate(path: Path, events: int, recent_share: float, seed: int) -> dict[str, Any]:
+    """Write the database through DuckDBStore.write(); return its metadata."""
+    from modeltower.store.base import InsertEvents, ModelSettings, PutModelSettings, UpsertFeedback
+    from modeltower.store.duckdb_store import DuckDBStore
+
+    rng = np.random.default_rng(seed)
+    anchor = int(time.time() * 1e6) // HOUR_US * HOUR_US  # a whole hour: stable buckets
+    n_recent = int(events * recent_share)
+    ts = np.concatenate(
+        [
+            rng.integers(anchor - DAY_US, anchor, n_recent),
+            rng.integers(anchor - 30 * DAY_US, anchor, events - n_recent),
+        ]
+    )
+    ts.sort()
+    shares = np.array([s for s, _ in MODELS.values()])
+    model_idx = rng.choice(len(MODELS), events, p=shares / shares.sum()).astype(np.int8)
+    tmp = path.with_suffix(".tmp.duckdb")
+    for p in (tmp, Path(str(tmp) + ".wal")):
+        p.unlink(missing_ok=True)
+    store = DuckDBStore(str(tmp))
+    store.open()
+    started = time.perf_counter()
+    t_gen = t_write = 0.0
+    try:
+        store.write(
+            [
+                PutModelSettings("churn", ModelSettings("classification", "churn")),
+                PutModelSettings("fraud", ModelSettings("classification", "true")),
+                PutModelSettings("eta", ModelSettings("regression", None)),
+            ]
+        )
+        for lo in range(0, events, CHUNK):
+            hi = min(events, lo + CHUNK)
+            t0 = time.perf_counter()
+            cols, fb = _chunk_ops(rng, ts[lo:hi], model_idx[lo:hi], lo)
+            t1 = time.perf_counter()
+            store.write([InsertEvents(cols)])
+            store.write([UpsertFeedback(fb)])
+            t_gen += t1 - t0
+            t_write += time.perf_counter() - t1
+            if hi == events or (hi // CHUNK) % 8 == 0:
+                print(
+                    f"  loaded {hi:,}/{events:,} events, {time.perf_counter() - started:.0f} s "
+                    f"(generate {t_gen:.0f} s, DuckDBStore.write {t_write:.0f} s)",
+                    flush=True,
+                )
+    finally:
+        store.close()
+    tmp.rename(path)
+    meta = {
+        "gen_version": GEN_VERSION,
+        "events": events,
+        "recent_share": recent_share,
+        "seed": seed,
+        "anchor_us": anchor,
+        "load_seconds": round(time.perf_counter() - started, 1),
+        "write_seconds": round(t_write, 1),
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def ensure_db(events: int, recent_share: float, seed: int, regenerate: bool) -> tuple[Path, dict]:
+    c.DATA_DIR.mkdir(exist_ok=True)
+    path = c.DATA_DIR / f"query-{events}-r{recent_share:g}-s{seed}-g{GEN_VERSION}.duckdb"
+    meta_path = path.with_suffix(".json")
+    if path.exists() and meta_path.exists() and not regenerate:
+        meta = json.loads(meta_path.read_text())
+        print(f"using cached {path} (loaded in {meta['load_seconds']} s when generated)")
+        return path, meta
+    print(f"generating {path} ({events:,} events) ...")
+    return path, generate(path, events, recent_share, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any], repeat: int, warmup: int) -> tuple[list[float], Any]:
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+BASE_SQL = "SELECT count(*), avg(latency_ms) FROM events WHERE model = ? AND ts >= ?"
+BASE_TS_SQL = (
+    "SELECT ts // 3600000000 AS h, count(*), avg(latency_ms) FROM events "
+    "WHERE model = ? AND ts >= ? GROUP BY h"
+)
+
+
+def sql_baselines(path: Path, model: str, anchor: int, repeat: int) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        t24, row = timed(
+            lambda: con.execute(BASE_SQL, [model, anchor - DAY_US]).fetchall(), repeat, 2
+        )
+        t30, _ = timed(
+            lambda: con.execute(BASE_TS_SQL, [model, anchor - 30 * DAY_US]).fetchall(), repeat, 2
+        )
+    finally:
+        con.close()
+    return {"24h": t24, "30d_by_1h": t30, "count_24h": int(row[0][0])}
+
+
+def service_times(path: Path, model: str, anchor: int, repeat: int) -> dict[str, list[float]]:
+    """The same queries through QueryService in this process: no HTTP, no JSON."""
+    from modeltower.services.queries import ALL_PARTS, Filters, QueryService
+    from modeltower.services.window import Scored, window_metrics
+    from modeltower.store import duckdb_reads
+    from modeltower.store.base import PART_CONFUSION, PART_REGRESSION, EventFilter
+    from modeltower.store.duckdb_store import DuckDBStore
+    from modeltower.timewindow import Window
+
+    store = DuckDBStore(str(path))
+    store.open()
+    try:
+        q = QueryService(store)
+        w24 = Window(anchor - DAY_US, anchor)
+        w30 = Window(anchor - 30 * DAY_US, anchor)
+        f = Filters()
+        flt = EventFilter(model, w24.start_us, w24.end_us)
+        info = q.model(model)
+        drop = PART_REGRESSION if info.task == "classification" else PART_CONFUSION
+        parts = frozenset(ALL_PARTS - {drop})  # what QueryService.metrics asks for
+        agg = store.aggregate(flt, None, parts).get(0)
+        rows = store.scored_rows(flt, None)
+        scored = Scored(rows.label, rows.score, rows.scores)
+        base_sql, params = duckdb_reads._base(flt, None)
+        with store.reader() as cur:
+            out = {
+                "sql_join": timed(
+                    lambda: cur.execute(
+                        f"WITH ev AS ({base_sql}) SELECT count(*), avg(latency_ms) FROM ev", params
+                    ).fetchall(),
+                    repeat,
+                    2,
+                )[0],
+            }
+        out |= {
+            "aggregate": timed(lambda: store.aggregate(flt, None, parts), repeat, 2)[0],
+            "scored_rows": timed(lambda: store.scored_rows(flt, None), repeat, 2)[0],
+            "window_metrics": timed(
+                lambda: window_metrics(
+                    agg,
+                    task=info.task,
+                    positive_label=info.settings.positive_label,
+                    span_minutes=w24.minutes,
+                    scored=scored if info.task == "classification" else None,
+                ),
+                repeat,
+                2,
+            )[0],
+            "scored_n": [float(len(rows.label))],
+            "metrics": timed(lambda: q.metrics(model, w24, f), repeat, 2)[0],
+            "ts_count": timed(
+                lambda: q.timeseries(model, w30, f, ["count"], "1h", None), repeat, 2
+            )[0],
+            "ts_rich": timed(
+                lambda: q.timeseries(model, w30, f, RICH.split(","), "1h", None), repeat, 2
+            )[0],
+        }
+    finally:
+        store.close()
+    return out
+
+
+RICH = "count,latency_p50,latency_p99,error_rate,accuracy,f1"
+
+
+def http_times(
+    path: Path, model: str, anchor: int, repeat: int, wd: Path
+) -> tuple[dict[str, list[float]], int]:
+    import httpx
+
+    end = f"{anchor / 1e6:.6f}"
+    server = c.modeltower_server("httptools+uvloop", path, wd)
+    out: dict[str, list[float]] = {}
+    server.start(timeout=900)
+    try:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
+
+            def get(url: str, params: dict[str, str]) -> Any:
+                r = client.get(url, params=params)
+                r.raise_for_status()
+                return r.json()
+
+            m_url = f"/v1/models/{model}/metrics"
+            t_url = f"/v1/models/{model}/timeseries"
+            out["metrics"], body = timed(
+                lambda: get(m_url, {"window": "24h", "end": end}), repeat, 2
+            )
+            base = {"window": "30d", "end": end, "bucket": "1h"}
+            out["ts_count"], _ = timed(lambda: get(t_url, {**base, "metrics": "count"}), repeat, 2)
+            out["ts_rich"], _ = timed(lambda: get(t_url, {**base, "metrics": RICH}), repeat, 2)
+    finally:
+        server.stop()
+    return out, int(body["count"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--recent-share", type=float, default=0.25, help="share in the last 24 h")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--model", default="churn", choices=list(MODELS))
+    ap.add_argument("--repeat", type=int, default=15, help="timed runs per query (median)")
+    ap.add_argument("--regenerate", action="store_true", help="ignore the cached database")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    path, meta = ensure_db(args.events, args.recent_share, args.seed, args.regenerate)
+    anchor = int(meta["anchor_us"])
+    model = args.model
+    with c.workdir(args.keep) as wd:
+        b1 = sql_baselines(path, model, anchor, args.repeat)
+        svc = service_times(path, model, anchor, args.repeat)
+        http, count = http_times(path, model, anchor, args.repeat, wd)
+        b2 = sql_baselines(path, model, anchor, args.repeat)
+    base24 = statistics.median(b1["24h"] + b2["24h"])
+    base30 = statistics.median(b1["30d_by_1h"] + b2["30d_by_1h"])
+    med = statistics.median
+    rows = [
+        [
+            "SQL baseline: count+avg, model, ts >= now-24h",
+            med(b1["24h"] + b2["24h"]) * 1e3,
+            1.0,
+            "-",
+        ],
+        ["SQL baseline: same, 30 d, GROUP BY hour", base30 * 1e3, base30 / base24, 1.0],
+        [
+            "QueryService.metrics 24h (in process)",
+            med(svc["metrics"]) * 1e3,
+            med(svc["metrics"]) / base24,
+            "-",
+        ],
+        ["GET metrics?window=24h", med(http["metrics"]) * 1e3, med(http["metrics"]) / base24, "-"],
+        [
+            "QueryService.timeseries 30d/1h count",
+            med(svc["ts_count"]) * 1e3,
+            med(svc["ts_count"]) / base24,
+            med(svc["ts_count"]) / base30,
+        ],
+        [
+            "GET timeseries 30d/1h metrics=count",
+            med(http["ts_count"]) * 1e3,
+            med(http["ts_count"]) / base24,
+            med(http["ts_count"]) / base30,
+        ],
+        [
+            f"GET timeseries 30d/1h metrics={RICH}",
+            med(http["ts_rich"]) * 1e3,
+            med(http["ts_rich"]) / base24,
+            med(http["ts_rich"]) / base30,
+        ],
+        [
+            "QueryService.timeseries same (in process)",
+            med(svc["ts_rich"]) * 1e3,
+            med(svc["ts_rich"]) / base24,
+            med(svc["ts_rich"]) / base30,
+        ],
+    ]
+    print(
+        f"\n{meta['events']:,} events ({meta['recent_share']:g} in the last 24 h), model "
+        f"{model!r}: {b1['count_24h']:,} events in the 24 h window; median of {args.repeat} "
+        f"timed runs after 2 warm-up runs; modeltower code: {c.code_version()}\n"
+    )
+    c.print_table(["query", "median ms", "x SQL 24h scan", "x SQL hourly scan"], rows)
+    print(
+        f"\nwhere QueryService.metrics 24h spends its time (in process, median ms; "
+        f"{int(svc['scored_n'][0]):,} scored rows):"
+    )
+    c.print_table(
+        ["part", "median ms", "x SQL 24h scan"],
+        [
+            [
+                "SQL: the base CTE (events LEFT JOIN feedback), count+avg",
+                med(svc["sql_join"]) * 1e3,
+                med(svc["sql_join"]) / base24,
+            ],
+            [
+                "store.aggregate (ops+quantiles, confusion, business: 3 queries)",
+                med(svc["aggregate"]) * 1e3,
+                med(svc["aggregate"]) / base24,
+            ],
+            [
+                "store.scored_rows (labeled scores to Python, for ROC AUC / log loss)",
+                med(svc["scored_rows"]) * 1e3,
+                med(svc["scored_rows"]) / base24,
+            ],
+            [
+                "window_metrics (pure Python metric functions)",
+                med(svc["window_metrics"]) * 1e3,
+                med(svc["window_metrics"]) / base24,
+            ],
+        ],
+    )
+    ok = count == b1["count_24h"]
+    print(
+        f"\nGET metrics count {count:,} {'==' if ok else '!='} SQL count {b1['count_24h']:,}; "
+        f"SQL baseline median before the server {med(b1['24h']) * 1e3:.2f} ms, "
+        f"after {med(b2['24h']) * 1e3:.2f} ms"
+    )
+    if not ok:
+        raise SystemExit("metrics count does not match the raw SQL count")
+
+
+if __name__ == "__main__":
+    main()
