@@ -1,64 +1,14 @@
-"""The real application in-process: lifespan run, a real DuckDB file in tmp_path, httpx ASGI client.
-
-Tests are ``async def`` and marked ``pytest.mark.anyio`` (anyio's pytest plugin ships with anyio,
-a dependency of httpx and starlette); ``anyio_backend`` pins them to asyncio.
-"""
+"""Fixtures: the real app in-process (see tests/inprocess.py); tests are ``async def`` run by anyio."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
+from tests.inprocess import Api, MakeApi, Params, api_factory
 
-from modeltower.app import create_app
-from modeltower.config import Settings
-
-Params = dict[str, Any] | list[tuple[str, Any]]
-
-
-class Api:
-    """A running app plus a client, with small helpers that assert the happy path."""
-
-    def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
-        self.app = app
-        self.client = client
-
-    async def events(self, events: Any) -> dict[str, Any]:
-        r = await self.client.post("/v1/events", json=events)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def feedback(self, items: Any) -> dict[str, Any]:
-        r = await self.client.post("/v1/feedback", json=items)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def put_model(self, model: str, **body: Any) -> dict[str, Any]:
-        r = await self.client.put(f"/v1/models/{model}", json=body)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def metrics(self, model: str, params: Params | None = None) -> dict[str, Any]:
-        r = await self.client.get(f"/v1/models/{model}/metrics", params=params)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    async def timeseries(self, model: str, params: Params) -> dict[str, Any]:
-        r = await self.client.get(f"/v1/models/{model}/timeseries", params=params)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    def stored(self) -> int:
-        """Events stored in the database, all models together."""
-        return int(self.app.state.store.count_all())
-
-
-MakeApi = Callable[..., contextlib.AbstractAsyncContextManager[Api]]
+__all__ = ["Api", "MakeApi", "Params"]
 
 
 @pytest.fixture
@@ -68,20 +18,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def make_api(tmp_path: Path) -> MakeApi:
-    """``async with make_api(max_body_bytes=2048) as api:`` for non-default settings or restarts."""
-    counter = iter(range(1_000_000))
-
-    @contextlib.asynccontextmanager
-    async def factory(db_name: str | None = None, **settings: Any) -> AsyncIterator[Api]:
-        """A fresh database, or the file ``db_name`` (reused: a restart) when given."""
-        db = tmp_path / (db_name or f"modeltower-{next(counter)}.duckdb")
-        app = create_app(Settings(db_path=str(db), **settings))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                yield Api(app, client)
-
-    return factory
+    return api_factory(tmp_path)
 
 
 @pytest.fixture
