@@ -14,4 +14,14 @@ fi
 echo "== ruff"; .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"; .venv/bin/python -m pytest "$@"
+echo "== pytest"
+# DuckDB's bindings may print reference-leak notes at interpreter exit, after pytest's summary;
+# repeat the summary so that it stays the closing line.
+log="$(mktemp)"
+set +e
+.venv/bin/python -m pytest "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+grep -E "^=+ .*(passed|failed|error).* in [0-9.]+s" "$log" | tail -1
+rm -f "$log"
+exit "$status"
