@@ -22,6 +22,7 @@ set +e
 .venv/bin/python -m pytest "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+echo
 grep -E "^=+ .*(passed|failed|error).* in [0-9.]+s" "$log" | tail -1
 rm -f "$log"
 exit "$status"
