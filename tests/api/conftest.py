@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from tests.inprocess import Api, MakeApi, Params, api_factory
+from tests.inprocess import Api, MakeApi, Params
 
 __all__ = ["Api", "MakeApi", "Params"]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def make_api(tmp_path: Path) -> MakeApi:
-    return api_factory(tmp_path)
 
 
 @pytest.fixture

@@ -5,16 +5,16 @@ from __future__ import annotations
 import io
 import logging
 import re
-import time
 from typing import Annotated, Any, Literal, cast
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from starlette.responses import Response
 
 from modeltower.api import deps, present
+from modeltower.api.params import EndQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
 from modeltower.jobs.snapshots import SnapshotJob
 from modeltower.store.base import DailyHealth, EventFilter, HealthSnapshot
@@ -25,17 +25,6 @@ log = logging.getLogger("modeltower.api")
 router = APIRouter(tags=["health snapshots"])
 
 _DAY_US = 86_400_000_000
-ModelName = Annotated[str, Path(min_length=1, max_length=256, description="model name")]
-WindowQ = Annotated[str | None, Query(description="trailing duration such as 1h, 24h, 7d")]
-StartQ = Annotated[str | None, Query(description="RFC 3339 or epoch seconds (instead of window)")]
-EndQ = Annotated[str | None, Query(description="RFC 3339 or epoch seconds (default: now)")]
-VersionQ = Annotated[
-    str | None, Query(min_length=1, max_length=256, description="only this model version")
-]
-
-
-def _now_us() -> int:
-    return int(time.time() * 1_000_000)
 
 
 def _job(request: Request) -> SnapshotJob:
@@ -115,7 +104,7 @@ async def create_snapshot(
     end: EndQ = None,
     version: VersionQ = None,
 ) -> JSON:
-    w = resolve_window(window=window, start=start, end=end, now_us=_now_us(), default="1h")
+    w = resolve_window(window=window, start=start, end=end, now_us=now_us(), default="1h")
     snap = await _job(request).snapshot(model, w, version)
     return JSON(snapshot_json(snap))
 
@@ -135,7 +124,7 @@ def list_snapshots(
 ) -> JSON:
     qs = deps.query_service(request)
     qs.model(model)
-    w = resolve_window(window=window, start=start, end=end, now_us=_now_us() + 1)
+    w = resolve_window(window=window, start=start, end=end, now_us=now_us() + 1)
     snaps = qs.store.snapshots(model, w.start_us, w.end_us, version)
     return JSON(
         {
@@ -167,7 +156,7 @@ def get_daily(
 ) -> Response:
     qs = deps.query_service(request)
     qs.model(model)
-    w = resolve_window(window=window, start=start, end=end, now_us=_now_us(), default="30d")
+    w = resolve_window(window=window, start=start, end=end, now_us=now_us(), default="30d")
     w = Window(w.start_us - w.start_us % _DAY_US, w.end_us)
     rows = qs.store.daily_health(EventFilter(model, w.start_us, w.end_us, version))
     if format == "json":

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from modeltower.api import deps, present
+from modeltower.api.params import EndQ, GroupQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import MAX_TS
 from modeltower.services.queries import Filters
@@ -21,20 +21,7 @@ from modeltower.timewindow import Window, resolve_window
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-ModelName = Annotated[str, Path(min_length=1, max_length=256, description="model name")]
-WindowQ = Annotated[
-    str | None,
-    Query(description="trailing duration such as 15m, 24h, 7d (default 24h)", examples=["24h"]),
-]
-StartQ = Annotated[str | None, Query(description="RFC 3339 or epoch seconds (instead of window)")]
-EndQ = Annotated[str | None, Query(description="RFC 3339 or epoch seconds (default: now)")]
-VersionQ = Annotated[str | None, Query(description="only this model version")]
-GroupQ = Annotated[str | None, Query(description="only this group, e.g. treatment")]
 _TAG_DOC = " Filter by tag with `tag.<key>=<value>` (repeatable)."
-
-
-def _now_us() -> int:
-    return int(time.time() * 1_000_000)
 
 
 def _filters_json(f: Filters) -> dict[str, Any]:
@@ -94,7 +81,7 @@ def get_metrics(
     version: VersionQ = None,
     group: GroupQ = None,
 ) -> JSON:
-    w = resolve_window(window=window, start=start, end=end, now_us=_now_us())
+    w = resolve_window(window=window, start=start, end=end, now_us=now_us())
     f = deps.filters(request, version, group)
     _, m = deps.query_service(request).metrics(model, w, f)
     return JSON(present.metrics_json(model, w, _filters_json(f), m))
@@ -125,7 +112,7 @@ def get_timeseries(
     version: VersionQ = None,
     group: GroupQ = None,
 ) -> JSON:
-    w = resolve_window(window=window, start=start, end=end, now_us=_now_us())
+    w = resolve_window(window=window, start=start, end=end, now_us=now_us())
     f = deps.filters(request, version, group)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     _, points = deps.query_service(request).timeseries(model, w, f, names, bucket, rolling)
@@ -150,7 +137,7 @@ def export(
     qs = deps.query_service(request)
     qs.model(model)
     if window or start:
-        w = resolve_window(window=window, start=start, end=end, now_us=_now_us())
+        w = resolve_window(window=window, start=start, end=end, now_us=now_us())
     else:
         w = Window(0, int(MAX_TS * 1_000_000))  # everything ingestion accepts
     f = deps.filters(request, version, group)
