@@ -6,6 +6,10 @@ PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# tests/drift/test_evidently.py compares every drift statistic with Evidently's, run in an
+# interpreter of its own (modeltower does not depend on Evidently; 0.7.23 needs pandas < 3).
+[ -x .venv-evidently/bin/python ] || "$PY" -m venv .venv-evidently
+.venv-evidently/bin/python -m pip install -q "evidently==0.7.23" "pandas<3"
 # The dashboard's browser tests drive Debian's chromium (playwright's own downloads are not used).
 if ! command -v chromium >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

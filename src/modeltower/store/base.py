@@ -174,6 +174,85 @@ class OpsCounts:
     latency_le: list[int]  # cumulative: events with latency_ms <= each requested bound
 
 
+# ---- drift references and feature values ---------------------------------------------------
+ROLE_FEATURE = "feature"
+ROLE_PREDICTION = "prediction"
+ROLE_SCORE = "score"
+
+# Per-row state of an extracted value.
+ST_OK = 0  # a usable value
+ST_MISSING = 1  # the key is absent
+ST_NULL = 2  # present, JSON null
+ST_MISMATCH = 3  # present, but not of the column's type (e.g. a string where numbers are expected)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column to extract from events or reference rows: a feature, the prediction or score."""
+
+    name: str
+    role: str = ROLE_FEATURE
+    numeric: bool = True
+
+
+@dataclass
+class ColumnData:
+    """Values of one column over a set of rows."""
+
+    status: np.ndarray  # int8 per row, ST_*
+    numeric: np.ndarray | None = None  # float64 per row (NaN unless ST_OK), numeric columns
+    text: np.ndarray | None = None  # object per row: JSON text of the value, other columns
+
+
+@dataclass
+class FeatureData:
+    """Typed values of some columns over a set of rows (a window's events or a reference)."""
+
+    rows: int
+    columns: dict[str, ColumnData]
+    bucket: np.ndarray | None = None  # int64 bucket index (or hour start) per row
+    version: np.ndarray | None = None  # object per row ('' when none)
+    grp: np.ndarray | None = None
+    last_seq: int = 0  # newest events.seq among the rows (incremental jobs)
+
+
+@dataclass(frozen=True)
+class KeyCounts:
+    """Which feature keys a set of events carried."""
+
+    rows: int
+    keys: dict[str, int]  # key -> number of events that have it
+    unknown_rows: int  # events with at least one key outside the known set
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    """A model's drift reference as stored."""
+
+    model: str
+    ref_id: int
+    kind: str  # "dataset" | "window"
+    spec: dict[str, Any]
+    status: str  # "collecting" | "ready"
+    created_us: int
+    row_count: int
+    settings: dict[str, Any]
+    profile: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SummaryRows:
+    """Merged per-bucket feature histograms of a reference, as far as ``last_seq``."""
+
+    bucket: np.ndarray  # int64 bucket index
+    feature: list[str]
+    key: list[str]
+    n: np.ndarray  # int64
+    lo: np.ndarray  # float64 (NaN when none)
+    hi: np.ndarray
+    last_seq: int
+
+
 @dataclass(frozen=True)
 class InsertResult:
     """Per-request outcome of an insert: which of its rows were already stored."""
@@ -242,6 +321,52 @@ class Store(abc.ABC):
     def daily_health(self, flt: EventFilter) -> list[DailyHealth]:
         """Per UTC date and version of the filtered events (feedback applied)."""
 
+    # ---- drift references, feature values and summaries ------------------------------------
+    @abc.abstractmethod
+    def reference(self, model: str) -> ReferenceRecord | None:
+        """The model's reference, or None."""
+
+    @abc.abstractmethod
+    def references(self) -> list[ReferenceRecord]:
+        """Every model's reference."""
+
+    @abc.abstractmethod
+    def reference_kinds(self, ref_id: int) -> dict[str, dict[str, int]]:
+        """Per feature key of the reference rows: how many values of each JSON kind it holds
+        ('number', 'string', 'boolean', 'null', 'other')."""
+
+    @abc.abstractmethod
+    def reference_features(self, ref_id: int, columns: list[ColumnSpec]) -> FeatureData:
+        """The reference rows' values of ``columns``."""
+
+    @abc.abstractmethod
+    def window_features(
+        self,
+        flt: EventFilter,
+        columns: list[ColumnSpec],
+        bucket_us: int | None = None,
+        after_seq: int | None = None,
+    ) -> FeatureData:
+        """The filtered events' values of ``columns`` (with bucket indexes when bucketed);
+        with ``after_seq`` only events stored after it."""
+
+    @abc.abstractmethod
+    def new_event_features(
+        self, model: str, columns: list[ColumnSpec], after_seq: int, upto_seq: int, limit: int
+    ) -> FeatureData:
+        """Up to ``limit`` events with seq in (after_seq, upto_seq], in seq order, with their hour,
+        version and group: the input of incremental drift summaries."""
+
+    @abc.abstractmethod
+    def feature_keys(self, flt: EventFilter, known: list[str]) -> KeyCounts:
+        """Feature keys the filtered events carry, and how many carry one outside ``known``."""
+
+    @abc.abstractmethod
+    def drift_summaries(
+        self, ref_id: int, flt: EventFilter, bucket_us: int, origin_us: int
+    ) -> SummaryRows:
+        """Summed summaries of hours in [flt.start_us, flt.end_us) per (origin-aligned) bucket."""
+
     @abc.abstractmethod
     def last_seq(self) -> int:
         """The ``seq`` of the newest stored event (0 when empty)."""
@@ -282,4 +407,79 @@ class InsertSnapshots:
     snapshots: tuple[HealthSnapshot, ...]
 
 
-WriteOp = InsertEvents | UpsertFeedback | PutModelSettings | InsertSnapshots
+@dataclass(frozen=True)
+class ReferenceRows:
+    """Reference rows from an uploaded file, already parsed (see store.reference_files)."""
+
+    table: Any  # pyarrow.Table: features (JSON text), prediction, prediction_num, score
+
+
+@dataclass(frozen=True)
+class ReferenceWindow:
+    """Reference rows copied from a model's own events."""
+
+    start_us: int
+    end_us: int
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class SetReference:
+    """Write op: replace a model's reference; result: the new :class:`ReferenceRecord`.
+
+    With ``source`` None the reference is stored as collecting (its window is not over yet)."""
+
+    model: str
+    kind: str
+    spec: dict[str, Any]
+    settings: dict[str, Any]
+    source: ReferenceRows | ReferenceWindow | None
+
+
+@dataclass(frozen=True)
+class UpdateReference:
+    """Write op: new settings and/or profile; ``new_ref_id`` restarts the drift summaries."""
+
+    model: str
+    ref_id: int
+    settings: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+    new_ref_id: bool = False
+
+
+@dataclass(frozen=True)
+class FillReference:
+    """Write op: a collecting window reference whose window has ended gets its rows."""
+
+    model: str
+    ref_id: int
+    window: ReferenceWindow
+
+
+@dataclass(frozen=True)
+class DeleteReference:
+    """Write op: forget a model's reference and its summaries; result: whether one existed."""
+
+    model: str
+
+
+@dataclass(frozen=True)
+class AddDriftSummaries:
+    """Write op: add histogram counts to a reference's summaries and advance its progress."""
+
+    ref_id: int
+    rows: Any  # pyarrow.Table: version, grp, hour, feature, key, n, lo, hi
+    last_seq: int
+
+
+WriteOp = (
+    InsertEvents
+    | UpsertFeedback
+    | PutModelSettings
+    | InsertSnapshots
+    | SetReference
+    | UpdateReference
+    | FillReference
+    | DeleteReference
+    | AddDriftSummaries
+)

@@ -78,6 +78,50 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        """
+        -- one drift reference per model (services/reference.py); ref_id changes whenever the rows
+        -- or the feature types change, so summaries of an older reference are never mixed in
+        CREATE TABLE drift_references (
+            model       VARCHAR PRIMARY KEY,
+            ref_id      BIGINT NOT NULL,
+            kind        VARCHAR NOT NULL,   -- 'dataset' | 'window'
+            spec        VARCHAR NOT NULL,   -- JSON: file name and format, or the window
+            status      VARCHAR NOT NULL,   -- 'collecting' (window not over yet) | 'ready'
+            created_at  BIGINT NOT NULL,
+            row_count   BIGINT NOT NULL,
+            settings    VARCHAR NOT NULL,   -- JSON: per-feature type/method/threshold, drift share
+            profile     VARCHAR             -- JSON: feature types and trend bins (derived)
+        );
+        -- the reference's rows, shaped like events so that one extraction serves both
+        CREATE TABLE reference_rows (
+            ref_id         BIGINT NOT NULL,
+            features       VARCHAR,
+            prediction     VARCHAR,
+            prediction_num DOUBLE,
+            score          DOUBLE
+        );
+        -- per-hour histograms of every feature on reference-derived bins (jobs/drift_summaries.py)
+        CREATE TABLE drift_summaries (
+            ref_id   BIGINT NOT NULL,
+            version  VARCHAR NOT NULL,      -- '' for events without a version
+            grp      VARCHAR NOT NULL,      -- '' for events without a group
+            hour     BIGINT NOT NULL,       -- epoch microseconds of the hour's start
+            feature  VARCHAR NOT NULL,
+            key      VARCHAR NOT NULL,      -- bin '#i', category (JSON text) or '~missing' …
+            n        BIGINT NOT NULL,
+            lo       DOUBLE,
+            hi       DOUBLE,
+            PRIMARY KEY (ref_id, version, grp, hour, feature, key)
+        );
+        -- how far (events.seq) each reference's summaries have been brought up to date
+        CREATE TABLE drift_progress (
+            ref_id   BIGINT PRIMARY KEY,
+            last_seq BIGINT NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -13,20 +13,30 @@ import duckdb
 import pyarrow as pa
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
-from modeltower.store import duckdb_health, duckdb_reads
+from modeltower.store import duckdb_drift, duckdb_features, duckdb_health, duckdb_reads
 from modeltower.store.base import (
+    AddDriftSummaries,
+    ColumnSpec,
     DailyHealth,
+    DeleteReference,
     EventFilter,
+    FeatureData,
+    FillReference,
     HealthSnapshot,
     InsertEvents,
     InsertResult,
     InsertSnapshots,
+    KeyCounts,
     ModelInfo,
     ModelSettings,
     OpsCounts,
     PutModelSettings,
+    ReferenceRecord,
     ScoredRows,
+    SetReference,
     Store,
+    SummaryRows,
+    UpdateReference,
     UpsertFeedback,
     WindowAggregate,
     WriteOp,
@@ -160,6 +170,16 @@ class DuckDBStore(Store):
                     results[j] = True
                 elif isinstance(op, InsertSnapshots):
                     results[j] = duckdb_health.insert_snapshots(con, op.snapshots)
+                elif isinstance(op, SetReference):
+                    results[j] = duckdb_drift.set_reference(con, op)
+                elif isinstance(op, UpdateReference):
+                    results[j] = duckdb_drift.update_reference(con, op)
+                elif isinstance(op, FillReference):
+                    results[j] = duckdb_drift.fill_collecting(con, op.model, op.ref_id, op.window)
+                elif isinstance(op, DeleteReference):
+                    results[j] = duckdb_drift.delete_reference(con, op.model)
+                elif isinstance(op, AddDriftSummaries):
+                    results[j] = duckdb_drift.add_summaries(con, op.ref_id, op.rows, op.last_seq)
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before
@@ -339,6 +359,51 @@ class DuckDBStore(Store):
     def daily_health(self, flt: EventFilter) -> list[DailyHealth]:
         with self.reader() as cur:
             return duckdb_health.daily_health(cur, flt)
+
+    # ---- drift --------------------------------------------------------------------------------
+    def reference(self, model: str) -> ReferenceRecord | None:
+        with self.reader() as cur:
+            return duckdb_drift.reference(cur, model)
+
+    def references(self) -> list[ReferenceRecord]:
+        with self.reader() as cur:
+            return duckdb_drift.references(cur)
+
+    def reference_kinds(self, ref_id: int) -> dict[str, dict[str, int]]:
+        with self.reader() as cur:
+            return duckdb_features.reference_kinds(cur, ref_id)
+
+    def reference_features(self, ref_id: int, columns: list[ColumnSpec]) -> FeatureData:
+        with self.reader() as cur:
+            return duckdb_features.reference_features(cur, ref_id, columns)
+
+    def window_features(
+        self,
+        flt: EventFilter,
+        columns: list[ColumnSpec],
+        bucket_us: int | None = None,
+        after_seq: int | None = None,
+    ) -> FeatureData:
+        with self.reader() as cur:
+            return duckdb_features.window_features(cur, flt, columns, bucket_us, after_seq)
+
+    def new_event_features(
+        self, model: str, columns: list[ColumnSpec], after_seq: int, upto_seq: int, limit: int
+    ) -> FeatureData:
+        with self.reader() as cur:
+            return duckdb_features.new_event_features(
+                cur, model, columns, after_seq, upto_seq, limit, 3_600_000_000
+            )
+
+    def feature_keys(self, flt: EventFilter, known: list[str]) -> KeyCounts:
+        with self.reader() as cur:
+            return duckdb_features.feature_keys(cur, flt, known)
+
+    def drift_summaries(
+        self, ref_id: int, flt: EventFilter, bucket_us: int, origin_us: int
+    ) -> SummaryRows:
+        with self.reader() as cur:
+            return duckdb_drift.drift_summaries(cur, ref_id, flt, bucket_us, origin_us)
 
     def last_seq(self) -> int:
         with self.reader() as cur:
