@@ -6,18 +6,34 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 
 from modeltower import __version__, dashboard
-from modeltower.api import docs, errors, health, health_snapshots, ingest, models, prometheus, seed
+from modeltower.api import (
+    docs,
+    drift,
+    errors,
+    health,
+    health_snapshots,
+    ingest,
+    models,
+    prometheus,
+    seed,
+)
 from modeltower.config import Settings
 from modeltower.ingest.writer import Writer
+from modeltower.jobs.drift_summaries import DriftSummaryJob
 from modeltower.jobs.snapshots import SnapshotJob
+from modeltower.services.drift import DriftService
+from modeltower.services.drift_trend import DriftTrendService
 from modeltower.services.ingest import IngestService
+from modeltower.services.quality import QualityService
 from modeltower.services.queries import QueryService
+from modeltower.services.reference import ReferenceService, WindowSpec
 from modeltower.store.base import ModelSettings, Store
 from modeltower.store.duckdb_store import DuckDBStore
 
@@ -44,6 +60,15 @@ async def _start_demo(app: FastAPI, settings: Settings, stop: asyncio.Event) -> 
     for name, conf in demo.DEMO_MODEL_SETTINGS.items():
         await svc.put_settings(name, ModelSettings(**conf))
 
+    async def set_references() -> None:
+        # The first hours of the demo history, when the degrading model was still healthy.
+        refs: ReferenceService = app.state.references
+        first = max(settings.demo_backfill_hours / 6, 0.25)
+        for name in demo.DEMO_MODEL_SETTINGS:
+            if store.reference(name) is None and store.get_model(name) is not None:
+                spec = WindowSpec(first_us=int(first * 3_600_000_000), first_text=f"{first:g}h")
+                await refs.set_window(name, spec, {}, int(time.time() * 1_000_000))
+
     async def runner() -> None:
         try:
             await demo.run_demo(
@@ -53,6 +78,7 @@ async def _start_demo(app: FastAPI, settings: Settings, stop: asyncio.Event) -> 
                 seed=settings.demo_seed,
                 backfill_hours=0.0 if has_history else settings.demo_backfill_hours,
                 rate_per_s=settings.demo_rate_per_s,
+                on_backfilled=set_references,
             )
         except Exception:
             log.exception("demo traffic stopped with an error")
@@ -79,6 +105,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.prometheus = prometheus.PrometheusExporter(app.state.queries)
         app.state.snapshots = SnapshotJob(app.state.queries, writer, settings.snapshot_interval_s)
         tasks.append(app.state.snapshots.start(stop))  # stopped by ``stop`` before the writer
+        app.state.references = ReferenceService(store, writer, app.state.queries)
+        app.state.drift = DriftService(app.state.queries, app.state.references)
+        app.state.drift_trend = DriftTrendService(app.state.drift)
+        app.state.quality = QualityService(app.state.drift)
+        app.state.drift_job = DriftSummaryJob(
+            store, writer, app.state.references, settings.drift_interval_s
+        )
+        tasks.append(app.state.drift_job.start(stop))
         if settings.demo:
             tasks.append(await _start_demo(app, settings, stop))
         # Everything allocated so far lives as long as the app: keep it out of the collector's
@@ -116,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (health.router, ingest.router, models.router, seed.router):
         app.include_router(router)
     app.include_router(health_snapshots.router)
+    app.include_router(drift.router)
     app.include_router(prometheus.router)
     dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
     return app

@@ -29,6 +29,9 @@ class Settings:
     memory_limit: str | None = None
     log_level: str = "info"
     snapshot_interval_s: float = 3600.0  # how often jobs/snapshots.py stores health snapshots
+    drift_interval_s: float = 10.0  # how often jobs/drift_summaries.py updates the drift trend
+    max_reference_bytes: int = 512 * 1024 * 1024  # an uploaded reference dataset
+    max_reference_rows: int = 5_000_000
 
     def validate(self) -> Settings:
         """Refuse settings that cannot work, loudly and before anything starts."""
@@ -44,6 +47,10 @@ class Settings:
             raise ConfigError(
                 f"snapshot_interval_s must be positive, got {self.snapshot_interval_s}"
             )
+        if not self.drift_interval_s > 0:
+            raise ConfigError(f"drift_interval_s must be positive, got {self.drift_interval_s}")
+        if self.max_reference_rows < 1:
+            raise ConfigError("max_reference_rows must be at least 1")
         return self
 
     def replace(self, **changes: Any) -> Settings:

@@ -368,13 +368,15 @@ async def run_demo(
     label_delay_s: tuple[float, float] = (60.0, 300.0),
     now: Callable[[], float] = time.time,
     backfill_rate_per_s: float = 0.5,
+    on_backfilled: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Backfill ``backfill_hours`` of history, then stream live traffic until ``stop`` is set.
 
     ``rate_per_s`` and ``backfill_rate_per_s`` are events per second *per model*. The backfill uses
     a lower rate by default (24 h x 3 models x 0.5/s is ~130k events) so a fresh demo is ready in
     seconds rather than minutes. Feedback for live events (and for the last minutes of history) is
-    sent by event id once its label delay has passed.
+    sent by event id once its label delay has passed. ``on_backfilled`` is awaited once the
+    history is stored (the server sets the demo models' drift references then).
     """
     rng = np.random.default_rng(seed)
     started = now()
@@ -400,6 +402,8 @@ async def run_demo(
         t = t_next
     await demo.send(demo.submit_events, buffer, "backfill events")
     log.info("demo: backfilled %d events over %.1f h", demo.counter, backfill_hours)
+    if on_backfilled is not None:
+        await on_backfilled()
 
     last = now()
     while not await _sleep(stop, _TICK_S):

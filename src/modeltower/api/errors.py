@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import BatchInvalid, MalformedBody
 from modeltower.ingest.writer import WriterUnavailable
+from modeltower.services.drift import no_reference_message
 from modeltower.services.queries import UnknownModel
+from modeltower.services.reference import NoReference
 from modeltower.timewindow import BadParameter
 
 log = logging.getLogger("modeltower.api")
@@ -62,6 +64,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(UnknownModel)
     async def _unknown_model(_: Request, exc: UnknownModel) -> JSON:
         return _error(404, f"unknown model {exc.args[0]!r}: no event was ever received for it")
+
+    @app.exception_handler(NoReference)
+    async def _no_reference(_: Request, exc: NoReference) -> JSON:
+        return _error(404, no_reference_message(str(exc.args[0])))
 
     @app.exception_handler(WriterUnavailable)
     async def _unavailable(_: Request, exc: WriterUnavailable) -> JSON:

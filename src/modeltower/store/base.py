@@ -194,6 +194,11 @@ class ColumnSpec:
     role: str = ROLE_FEATURE
     numeric: bool = True
 
+    @property
+    def key(self) -> str:
+        """Unique among columns: a feature may be called ``prediction`` too."""
+        return f"{self.role}:{self.name}"
+
 
 @dataclass
 class ColumnData:
@@ -209,7 +214,7 @@ class FeatureData:
     """Typed values of some columns over a set of rows (a window's events or a reference)."""
 
     rows: int
-    columns: dict[str, ColumnData]
+    columns: dict[str, ColumnData]  # by ColumnSpec.key
     bucket: np.ndarray | None = None  # int64 bucket index (or hour start) per row
     version: np.ndarray | None = None  # object per row ('' when none)
     grp: np.ndarray | None = None
@@ -360,6 +365,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def feature_keys(self, flt: EventFilter, known: list[str]) -> KeyCounts:
         """Feature keys the filtered events carry, and how many carry one outside ``known``."""
+
+    @abc.abstractmethod
+    def drift_progress(self, ref_id: int) -> int:
+        """The newest events.seq the reference's summaries include (0: none yet)."""
 
     @abc.abstractmethod
     def drift_summaries(

@@ -59,7 +59,7 @@ def _select_list(columns: list[ColumnSpec]) -> tuple[str, list[str]]:
             else:
                 status = (
                     f"CASE WHEN {j} IS NULL THEN {ST_MISSING} WHEN {j} = 'null' THEN {ST_NULL} "
-                    f"WHEN {j}[1] IN ('{{', '[') THEN {ST_MISMATCH} ELSE {ST_OK} END"
+                    f"WHEN left({j}, 1) IN ('{{', '[') THEN {ST_MISMATCH} ELSE {ST_OK} END"
                 )
                 exprs += [f"({status})::TINYINT AS s{i}", f"{j} AS v{i}"]
         elif c.role == ROLE_PREDICTION:
@@ -92,9 +92,9 @@ def _to_feature_data(table: pa.Table, columns: list[ColumnSpec], extra: list[str
         if c.numeric:
             num = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             num = np.where(status == ST_OK, num, np.nan)
-            out[c.name] = ColumnData(status=status, numeric=num)
+            out[c.key] = ColumnData(status=status, numeric=num)
         else:
-            out[c.name] = ColumnData(
+            out[c.key] = ColumnData(
                 status=status, text=values.to_numpy(zero_copy_only=False).astype(object)
             )
     data = FeatureData(rows=table.num_rows, columns=out)

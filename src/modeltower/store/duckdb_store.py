@@ -399,6 +399,10 @@ class DuckDBStore(Store):
         with self.reader() as cur:
             return duckdb_features.feature_keys(cur, flt, known)
 
+    def drift_progress(self, ref_id: int) -> int:
+        with self.reader() as cur:
+            return duckdb_drift.progress(cur, ref_id)
+
     def drift_summaries(
         self, ref_id: int, flt: EventFilter, bucket_us: int, origin_us: int
     ) -> SummaryRows:
