@@ -95,7 +95,7 @@ def summarize(
             .aggregate([("bucket", "count"), ("v", "min"), ("v", "max")])
         )
         t = t.rename_columns(
-            {"bucket_count": "n", "v_min": "lo", "v_max": "hi"}.get(n, n) for n in t.column_names
+            [{"bucket_count": "n", "v_min": "lo", "v_max": "hi"}.get(c, c) for c in t.column_names]
         )
         parts.append(t.append_column("feature", pa.array([rc.key] * t.num_rows, pa.string())))
     if not parts:

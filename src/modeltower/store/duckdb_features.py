@@ -238,7 +238,7 @@ def feature_keys(cur: duckdb.DuckDBPyConnection, flt: EventFilter, known: list[s
         SELECT 'n', NULL, count(*) FROM ev
         UNION ALL
         SELECT 'u', NULL, count(*) FROM ev
-            WHERE len(list_filter(ks, k -> NOT list_contains(?::VARCHAR[], k))) > 0
+            WHERE len(list_filter(ks, lambda k: NOT list_contains(?::VARCHAR[], k))) > 0
         """,
         [*params, known],
     ).fetchall()

@@ -153,6 +153,65 @@
     return run;
   }
 
+  const UNIT_S = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+  /** Length in seconds of a model page's time range (a trailing window or start/end). */
+  function spanSeconds(state) {
+    if (state.window) {
+      const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(state.window);
+      return m ? Number(m[1]) * UNIT_S[m[2]] : 86400;
+    }
+    const end = state.end ? Date.parse(state.end) : Date.now();
+    return Math.max(60, (end - Date.parse(state.start)) / 1000);
+  }
+
+  /** Query parameters of a model page's window and filters (version unless comparing). */
+  function filterParams(state, withVersion) {
+    const p = { window: state.window, start: state.start, end: state.end, group: state.group,
+      pairs: state.tags.map(([k, v]) => ["tag." + k, v]) };
+    if (withVersion && !state.compare) p.version = state.version;
+    return p;
+  }
+
+  /**
+   * Refresh a model-page panel every ``ms`` and at once when the page's filters change (model.js
+   * dispatches "mt:filters" on ``root`` with the new state). ``tick(state, stale)`` draws;
+   * ``stale()`` turns true once the filters changed again, so a slow answer never replaces a
+   * newer one. Runs never overlap; ``tick`` shows its own errors.
+   */
+  function panelPoll(root, tick, ms) {
+    let state = JSON.parse(root.dataset.state);
+    let gen = 0;
+    let timer = null;
+    let running = false;
+    let again = false;
+    async function run() {
+      clearTimeout(timer);
+      if (running) { again = true; return; }
+      running = true;
+      const mine = gen;
+      try {
+        await tick(state, () => mine !== gen);
+      } catch (err) {
+        console.warn("modeltower panel refresh failed:", err);
+      } finally {
+        running = false;
+        if (again) { again = false; setTimeout(run, 0); } else { timer = setTimeout(run, ms); }
+      }
+    }
+    root.addEventListener("mt:filters", (e) => { state = e.detail; gen += 1; run(); });
+    run();
+    return run;
+  }
+
+  /** An element with a class and text content (never HTML). */
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+
   function installCopyButtons() {
     document.querySelectorAll("button.copy[data-copy]").forEach((btn) => {
       btn.addEventListener("click", async () => {
@@ -176,5 +235,5 @@
   document.addEventListener("DOMContentLoaded", installCopyButtons);
 
   window.MT = { COLORS, api, modelPath, plotText, fmtNum, fmtPct, fmtMs, fmtAgo, layout, CONFIG,
-    draw, poll, setLive, setBanner };
+    draw, poll, setLive, setBanner, spanSeconds, filterParams, panelPoll, el };
 })();

@@ -12,17 +12,9 @@
   const NO_BIZ = "No business outcomes (group, converted, revenue) in this window.";
   const BUCKETS = [["10s", 10], ["30s", 30], ["1m", 60], ["5m", 300], ["15m", 900], ["30m", 1800],
     ["1h", 3600], ["2h", 7200], ["6h", 21600], ["12h", 43200], ["1d", 86400], ["7d", 604800]];
-  const UNIT_S = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
   let info = null;
 
-  function spanSeconds() {
-    if (state.window) {
-      const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(state.window);
-      return m ? Number(m[1]) * UNIT_S[m[2]] : 86400;
-    }
-    const end = state.end ? Date.parse(state.end) : Date.now();
-    return Math.max(60, (end - Date.parse(state.start)) / 1000);
-  }
+  const spanSeconds = () => MT.spanSeconds(state);
 
   /** The smallest round bucket that gives at most ~150 points. */
   function bucket() {
@@ -31,12 +23,7 @@
   }
 
   /** Query parameters every request shares: window and filters. */
-  function baseParams(withVersion) {
-    const p = { window: state.window, start: state.start, end: state.end, group: state.group,
-      pairs: state.tags.map(([k, v]) => ["tag." + k, v]) };
-    if (withVersion && !state.compare) p.version = state.version;
-    return p;
-  }
+  const baseParams = (withVersion) => MT.filterParams(state, withVersion);
 
   function syncUrl() {
     const q = new URLSearchParams();
@@ -188,6 +175,8 @@
     renderControls();
     syncUrl();
     if (refreshNow) refreshNow();
+    // The drift and data-quality panels (drift.js, quality.js) refresh on their own schedule.
+    root.dispatchEvent(new CustomEvent("mt:filters", { detail: JSON.parse(JSON.stringify(state)) }));
   }
 
   function toLocalInput(date) {

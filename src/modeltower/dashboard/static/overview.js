@@ -7,6 +7,8 @@
   const RANK = { critical: 2, warning: 1, ok: 0 };
   const body = document.getElementById("models-body");
   const rows = new Map(); // model name -> {tr, cells}
+  const DRIFT_MS = 30000; // drift is heavier than metrics: refreshed less often
+  const driftAt = new Map(); // model name -> when its drift was last requested
 
   /** Level of one value against a [warning, critical] pair; lowerIsWorse flips the test. */
   function level(value, pair, lowerIsWorse) {
@@ -67,7 +69,12 @@
     card.innerHTML = '<div class="plot"></div><p class="chart-empty" hidden></p>'; // static markup
     sparkCell.appendChild(card);
     const r = { tr, a, task, badge, why, card, count: cell(tr, "num"), p95: cell(tr, "num"),
-      quality: cell(tr, "num"), coverage: cell(tr, "num"), seen: cell(tr, "seen") };
+      quality: cell(tr, "num"), coverage: cell(tr, "num"), drift: cell(tr, "num drift"),
+      seen: cell(tr, "seen") };
+    r.driftLink = document.createElement("a");
+    r.driftLink.href = "/models/" + encodeURIComponent(name) + "#panel-drift";
+    r.driftLink.textContent = "…";
+    r.drift.appendChild(r.driftLink);
     rows.set(name, r);
     body.appendChild(tr); // attached before Plotly measures it
     return r;
@@ -107,6 +114,34 @@
     return sparkline(r, ts);
   }
 
+  /** "drifted / total" features over 24 h; "—" (with the reason as a tooltip) without a verdict. */
+  function fillDrift(r, d) {
+    const ok = d.status === "ok" && d.dataset;
+    const cols = ok ? (d.columns || []).filter((c) => c.drift) : [];
+    const drifted = ok && (d.dataset.drift || cols.length > 0);
+    r.drift.classList.toggle("drifted", Boolean(drifted));
+    r.drift.dataset.status = d.status;
+    r.drift.dataset.drifted = ok ? String(d.dataset.drifted) : "";
+    r.driftLink.textContent = ok ? d.dataset.drifted + " / " + d.dataset.total : "—";
+    r.drift.title = ok
+      ? d.dataset.drifted + " of " + d.dataset.total + " features drifted (share " + MT.fmtPct(d.dataset.share) +
+        ", dataset drift at " + MT.fmtPct(d.dataset.threshold) + ")" +
+        (cols.length ? "; drifted: " + cols.map((c) => c.name).join(", ") : "")
+      : d.message || d.status;
+  }
+
+  async function loadDrift(r, name) {
+    driftAt.set(name, Date.now());
+    try {
+      fillDrift(r, await MT.api(MT.modelPath(name) + "/drift", { window: "24h" }));
+    } catch (err) {
+      r.drift.dataset.status = "error";
+      r.driftLink.textContent = "?";
+      r.drift.title = "Could not load drift: " + err.message;
+    }
+    r.drift.dataset.state = "loaded";
+  }
+
   function describeRules() {
     document.getElementById("rules").textContent =
       "Status rules (warning / critical): error rate > " + MT.fmtPct(TH.error_rate[0]) + " / " +
@@ -131,6 +166,7 @@
         MT.api(base + "/timeseries", { metrics: "count", bucket: "1h", window: "24h" }),
       ]);
       const r = rows.get(model.name) || makeRow(model.name);
+      if (Date.now() - (driftAt.get(model.name) || 0) >= DRIFT_MS) loadDrift(r, model.name); // not awaited
       await fill(r, model, m, ts);
     }));
     for (const [name, r] of rows) {
