@@ -1,4 +1,4 @@
-"""The ``modeltower`` command line: serve, import, export, report."""
+"""The ``modeltower`` command line: serve, import, export, report, reference."""
 
 from __future__ import annotations
 
@@ -53,6 +53,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between stored health snapshots (default 3600)",
     )
 
+    serve.add_argument(
+        "--drift-interval",
+        type=float,
+        dest="drift_interval_s",
+        help="seconds between updates of the drift trend's summaries (default 10)",
+    )
+
+    ref = sub.add_parser("reference", help="set, show or delete a model's drift reference")
+    ref_sub = ref.add_subparsers(dest="action", required=True)
+    ref_set = ref_sub.add_parser(
+        "set", help="a dataset file, or a window of the model's own events, as the reference"
+    )
+    ref_set.add_argument("file", nargs="?", help="CSV, Parquet, JSON lines or a JSON array")
+    ref_set.add_argument("--format", help="csv, parquet or jsonl (default: from the extension)")
+    ref_set.add_argument("--first", help="the first period after the model appeared, e.g. 7d")
+    ref_set.add_argument("--start", help="window start (RFC 3339 or epoch seconds)")
+    ref_set.add_argument("--end", help="window end (RFC 3339 or epoch seconds)")
+    ref_set.add_argument("--version", dest="model_version", help="only this version's events")
+    for action in (ref_set, ref_sub.add_parser("show"), ref_sub.add_parser("delete")):
+        action.add_argument("--model", required=True)
+        _add_url(action)
+
     imp = sub.add_parser("import", help="import historical events from CSV, Parquet or JSON lines")
     imp.add_argument("file")
     imp.add_argument("--model", required=True)
@@ -103,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             log_level=args.log_level,
             snapshot_interval_s=args.snapshot_interval_s,
+            drift_interval_s=args.drift_interval_s,
         )
         .validate()
     )
@@ -164,6 +187,37 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reference(args: argparse.Namespace) -> int:
+    from modeltower import reference_client as rc
+    from modeltower.transfer import TransferError
+
+    if args.action == "show":
+        print(rc.describe(rc.show_reference(url=args.url, model=args.model, api_key=args.api_key)))
+        return 0
+    if args.action == "delete":
+        rc.delete_reference(url=args.url, model=args.model, api_key=args.api_key)
+        print(f"deleted the reference of {args.model}")
+        return 0
+    window: dict[str, str] = {}
+    for key in ("first", "start", "end"):
+        if getattr(args, key):
+            window[key] = getattr(args, key)
+    if args.model_version:
+        window["version"] = args.model_version
+    if (args.file is None) == (not window or set(window) == {"version"}):
+        raise TransferError("give a FILE, or --first / --start and --end, not both")
+    ref = rc.set_reference(
+        url=args.url,
+        model=args.model,
+        file=args.file,
+        fmt=args.format,
+        window=None if args.file else window,
+        api_key=args.api_key,
+    )
+    print(rc.describe(ref))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from modeltower.report import write_report
 
@@ -179,7 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from modeltower.transfer import TransferError
 
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "import": _import, "export": _export, "report": _report}
+    handlers = {
+        "serve": _serve,
+        "import": _import,
+        "export": _export,
+        "report": _report,
+        "reference": _reference,
+    }
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
