@@ -15,13 +15,23 @@ Keys: ``#i`` the i-th bin, a value's text for value-keyed columns, and ``~missin
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from modeltower.drift import default_method, get_stattest
+from modeltower.drift import (
+    Sample,
+    categorical_sample,
+    default_method,
+    get_stattest,
+    numeric_sample_from_counts,
+)
 from modeltower.drift.binned import BinnedSample, bin_index, binned_score, numeric_key
 from modeltower.services.drift import STATUS_NO_DATA, DriftService, State
 from modeltower.services.profile import RefColumn, ReferenceData, decode_text
@@ -160,18 +170,67 @@ class DriftTrend:
         return out
 
 
-def trend_method(ref: RefColumn, settings: dict[str, object]) -> tuple[str, float]:
-    """The column's method in the trend: its override, else the default for the reference."""
+def _window_sample(ref: RefColumn, rows: pa.Table) -> Sample:
+    """The whole trend window's values of a value-keyed column (its histogram's keys), so
+    that the default method is the one ``/drift`` picks for the same window."""
+    if ref.edges is not None:
+        return ref.sample  # many distinct reference values: the choice depends on its size only
+    keys = rows.column("key").to_pylist()
+    n = rows.column("n").to_numpy()
+    totals: dict[str, int] = {}
+    for k, c in zip(keys, n.tolist(), strict=True):
+        if not k.startswith("~"):
+            totals[k] = totals.get(k, 0) + int(c)
+    if ref.type == "numeric":
+        return numeric_sample_from_counts([float(k) for k in totals], list(totals.values()))
+    return categorical_sample(list(totals), list(totals.values()))
+
+
+def trend_method(
+    ref: RefColumn, settings: dict[str, object], current: Sample | None = None
+) -> tuple[str, float]:
+    """The column's method in the trend, the same for every bucket: its override, else the
+    default for the reference and the whole window."""
     over = column_override(settings, ref.column)
-    method = over.get("method") or default_method(ref.sample, ref.sample, ref.type)
+    method = over.get("method") or default_method(ref.sample, current or ref.sample, ref.type)
     threshold = over.get("threshold", get_stattest(method).default_threshold)
     return str(method), float(threshold)
 
 
+class ScoreMemo:
+    """Scores of histograms already scored: a refresh of the dashboard re-scores only the
+    buckets whose counts changed (usually the newest one)."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.size = size
+        self._d: OrderedDict[tuple[object, ...], tuple[float, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def score(
+        self, key: tuple[object, ...], compute: Callable[[], tuple[float, bool]]
+    ) -> tuple[float, bool]:
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is not None:
+                self._d.move_to_end(key)
+                return hit
+        value = compute()
+        with self._lock:
+            self._d[key] = value
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+        return value
+
+
 def _score_column(
-    rc: RefColumn, rows: pa.Table, n_points: int, settings: dict[str, object]
+    rc: RefColumn,
+    rows: pa.Table,
+    n_points: int,
+    settings: dict[str, object],
+    ref_id: int,
+    memo: ScoreMemo,
 ) -> ColumnTrend:
-    method, threshold = trend_method(rc, settings)
+    method, threshold = trend_method(rc, settings, _window_sample(rc, rows))
     kind = get_stattest(method).kind
     scores: list[float | None] = [None] * n_points
     drift: list[bool | None] = [None] * n_points
@@ -202,9 +261,16 @@ def _score_column(
             cur = BinnedSample(
                 count, counts, None, float(np.nanmin(lo[vals])), float(np.nanmax(hi[vals]))
             )
+            ident: tuple[object, ...] = (counts.tobytes(), cur.lo, cur.hi)
         else:
             cur = BinnedSample(count, n[vals].astype(np.int64), [keys[i] for i in vals], None, None)
-        score, verdict = binned_score(method, rc.binned, cur, rc.edges, rc.std, rc.type, threshold)
+            ident = (tuple(cur.keys or ()), cur.counts.tobytes())
+        score, verdict = memo.score(
+            (ref_id, rc.key, method, threshold, *ident),
+            functools.partial(
+                binned_score, method, rc.binned, cur, rc.edges, rc.std, rc.type, threshold
+            ),
+        )
         scores[bi], drift[bi] = float(score), bool(verdict)
     return ColumnTrend(rc, method, kind, threshold, scores, drift, nulls)
 
@@ -215,6 +281,7 @@ class DriftTrendService:
     def __init__(self, drift: DriftService) -> None:
         self.drift = drift
         self.store = drift.store
+        self.memo = ScoreMemo()
 
     def timeseries(
         self, model: str, window: Window, filters: Filters, bucket: str, names: list[str] | None
@@ -251,7 +318,7 @@ class DriftTrendService:
         trends = []
         for rc in columns:
             sel = rows.filter(pc.equal(rows.column("feature"), rc.key))
-            trends.append(_score_column(rc, sel, n_points, settings))
+            trends.append(_score_column(rc, sel, n_points, settings, ref.record.ref_id, self.memo))
         approximate = any(c.edges is not None for c in columns)
         return DriftTrend(state, aligned, bucket_us, starts, counts.tolist(), trends, approximate)
 
