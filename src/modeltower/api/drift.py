@@ -101,7 +101,14 @@ async def _spool(request: Request, limit: int) -> tuple[str, bytes]:
 def _window_spec(body: dict[str, Any]) -> WindowSpec:
     unknown = sorted(set(body) - _WINDOW_KEYS)
     if unknown:
-        raise BadParameter(unknown[0], f"unknown field; expected some of {sorted(_WINDOW_KEYS)}")
+        hint = (
+            "; rows as JSON lines need Content-Type application/x-ndjson"
+            if not set(body) & {"start", "end", "first"}
+            else ""
+        )
+        raise BadParameter(
+            unknown[0], f"unknown field; a window takes {sorted(_WINDOW_KEYS)}{hint}"
+        )
     version = body.get("version")
     if version is not None and (not isinstance(version, str) or not version):
         raise BadParameter("version", "must be a non-empty string")
