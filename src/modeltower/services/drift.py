@@ -287,7 +287,12 @@ class DriftService:
     ) -> DriftReport:
         """Exact drift of every column; with ``max_age_s`` a result for the same trailing span
         computed at most that long ago may be returned (the overview's many models)."""
-        key = (model, window.end_us - window.start_us, filters)
+        rec = self.store.reference(model)
+        # a new, changed or deleted reference is another comparison: never served from cache
+        ref_state = (
+            None if rec is None else (rec.ref_id, rec.status, repr(rec.settings), repr(rec.profile))
+        )
+        key = (model, window.end_us - window.start_us, filters, ref_state)
         seq = self.store.last_seq()
         now = time.monotonic()
         with self._lock:
