@@ -33,8 +33,17 @@ RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def api_calls(w: Watched, endpoint: str) -> list[dict[str, list[str]]]:
-    """Query parameters of every request the page made to ``endpoint``."""
-    return [parse_qs(urlparse(u).query) for u in w.requests if urlparse(u).path.endswith(endpoint)]
+    """Query parameters of every request the page made to a model's ``endpoint`` ("/metrics",
+    "/drift", "/drift/timeseries": exactly that one, not /drift/timeseries for /timeseries)."""
+    calls = []
+    for u in w.requests:
+        path = urlparse(u).path
+        if not path.startswith("/v1/models/"):
+            continue
+        rest = path[len("/v1/models/") :].split("/", 1)  # model names have no "/"
+        if len(rest) == 2 and "/" + rest[1] == endpoint:
+            calls.append(parse_qs(urlparse(u).query))
+    return calls
 
 
 def test_overview_lists_models_worst_first(
@@ -63,6 +72,36 @@ def test_overview_lists_models_worst_first(
     watched.assert_clean()
 
 
+def test_overview_shows_drifted_features(demo_server: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    page.goto(demo_server.url + "/")
+    wait_rendered(page, "#overview")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#models-body td.drift')]"
+        ".every(td => td.dataset.state === 'loaded') && document.querySelector("
+        "'#models-body tr[data-model=\"churn-classifier\"] td.drift[data-state=loaded]')",
+        timeout=30_000,
+    )
+    cell = page.locator('#models-body tr[data-model="churn-classifier"] td.drift')
+    api = httpx.get(
+        demo_server.url + "/v1/models/churn-classifier/drift", params={"window": "24h"}
+    ).json()
+    assert cell.get_attribute("data-status") == api["status"] == "ok"
+    drifted, total = (int(x) for x in cell.inner_text().split(" / "))
+    assert total == api["dataset"]["total"] == 5
+    assert drifted >= 1
+    assert "drifted" in (cell.get_attribute("class") or "")  # highlighted
+    assert "features drifted" in (cell.get_attribute("title") or "")
+    link = cell.locator("a")
+    assert link.get_attribute("href") == "/models/churn-classifier#panel-drift"
+    # Overview drift requests ask for the last 24 hours, once per model, not every 5 s.
+    calls = api_calls(watched, "/drift")
+    assert calls and all(c["window"] == ["24h"] for c in calls)
+    models = page.eval_on_selector_all("#models-body tr", "trs => trs.length")
+    assert len(calls) <= models
+    watched.assert_clean()
+
+
 def test_model_page_draws_every_chart(
     demo_server: ServerProcess, watched: Watched, tmp_path: Path
 ) -> None:
@@ -76,6 +115,13 @@ def test_model_page_draws_every_chart(
     assert page.locator("#model-page .plot .main-svg").count() >= len(ALL_CHARTS)
     for panel in ("drift", "data-quality", "alerts"):
         assert page.is_visible(f"#panel-{panel}")
+    # The screenshot shows the drift panel with a distribution drawn.
+    wait_rendered(page, "#panel-drift")
+    wait_rendered(page, "#panel-data-quality")
+    page.wait_for_function(
+        "() => document.getElementById('drift-distribution').dataset.state === 'drawn'",
+        timeout=15_000,
+    )
     page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
     if UPDATE_SCREENSHOTS:
         shutil.copy(tmp_path / "model.png", DOCS / "dashboard-model.png")

@@ -45,6 +45,17 @@ def test_pages_send_csp_and_no_inline_script(demo_server: ServerProcess, path: s
         assert src.startswith("/dashboard/static/"), src
 
 
+def test_model_page_has_the_drift_and_quality_panels(demo_server: ServerProcess) -> None:
+    text = httpx.get(demo_server.url + "/models/churn-classifier").text
+    for marker in ('id="panel-drift"', 'id="drift-columns"', 'id="drift-distribution"',
+                   'id="panel-data-quality"', 'id="quality-columns"'):  # fmt: skip
+        assert marker in text, marker
+    scripts = re.findall(r'<script[^>]*\bsrc="/dashboard/static/([a-z.]+)\?', text)
+    # Helpers first; the panels listen for the page's filter changes.
+    assert scripts == ["plotly.min.js", "common.js", "charts.js", "model.js", "snapshots.js",
+                       "drift.js", "quality.js"]  # fmt: skip
+
+
 def test_plotly_is_served_from_the_python_package(demo_server: ServerProcess) -> None:
     r = httpx.get(demo_server.url + "/dashboard/static/plotly.min.js")
     assert r.status_code == 200
@@ -55,7 +66,8 @@ def test_plotly_is_served_from_the_python_package(demo_server: ServerProcess) ->
 
 
 def test_static_files(demo_server: ServerProcess) -> None:
-    for name in ("common.js", "overview.js", "charts.js", "model.js", "dashboard.css"):
+    names = ("common.js", "overview.js", "charts.js", "model.js", "drift.js", "quality.js")
+    for name in (*names, "dashboard.css"):
         r = httpx.get(f"{demo_server.url}/dashboard/static/{name}")
         assert r.status_code == 200, name
         assert "content-security-policy" in r.headers

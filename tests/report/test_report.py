@@ -69,6 +69,54 @@ def test_report_is_self_contained(server: ServerProcess, tmp_path: Path) -> None
     assert not (tmp_path / "report.html.part").exists()
 
 
+def section(text: str, id_: str) -> str:
+    """The HTML of ``<section ... id="id_" ...>…</section>``."""
+    m = re.search(rf'<section[^>]*\bid="{id_}"[^>]*>(.*?)</section>', text, re.S)
+    assert m, f"no section {id_}"
+    return m.group(1)
+
+
+def test_report_has_drift_and_quality_tables(server: ServerProcess, tmp_path: Path) -> None:
+    out = tmp_path / "drift.html"
+    proc = run_report(server, "churn-classifier", out, "--window", "24h")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    drift = section(text, "drift")
+    assert 'id="drift-table"' in drift
+    rows = re.findall(
+        r'<tr data-column="([^"]+)" data-role="([^"]+)" data-verdict="([^"]+)">', drift
+    )
+    api = httpx.get(
+        server.url + "/v1/models/churn-classifier/drift", params={"window": "24h"}
+    ).json()
+    assert api["status"] == "ok"
+    assert {(n, r) for n, r, _ in rows} == {(c["name"], c["role"]) for c in api["columns"]}
+    verdicts = [v for _, _, v in rows]
+    assert set(verdicts) <= {"drift", "ok", "no data"}
+    assert "drift" in verdicts  # churn-classifier's inputs drift on purpose
+    flags = [v == "drift" for v in verdicts]
+    assert flags == sorted(flags, reverse=True)  # drifted columns first
+    summary = re.search(r'<p id="drift-summary">(.*?)</p>', drift, re.S)
+    assert summary, drift[:500]
+    features = sum(1 for _, r, _ in rows if r == "feature")
+    drifted = sum(1 for _, r, v in rows if r == "feature" and v == "drift")
+    assert f"{drifted} of {features} features drifted" in summary.group(1)
+    assert re.search(r'class="verdict drift">drift</span>', drift)
+
+    quality = section(text, "quality")
+    assert 'id="quality-table"' in quality
+    contract = re.search(
+        r'<tr data-column="contract" data-role="feature">(.*?)</tr>', quality, re.S
+    )
+    assert contract and "monthly-flex" in contract.group(1)
+    assert "events in the window" in quality
+
+    assert 'id="chart-drift-scores" data-state="drawn"' in text
+    assert 'id="fig-drift-scores"' in text
+    assert 'id="chart-drift-drifted" data-state="drawn"' in text
+    assert "Drift score per column (per 1h" in text
+
+
 def test_short_window_uses_hourly_buckets(server: ServerProcess, tmp_path: Path) -> None:
     out = tmp_path / "r.html"
     proc = run_report(server, "price-regressor", out, "--window", "24h")
@@ -88,6 +136,11 @@ def test_user_strings_are_escaped(server: ServerProcess, tmp_path: Path) -> None
     assert XSS_GROUP not in text and "<script>alert" not in text
     assert "&lt;script&gt;alert(2)" in text  # the group name is shown, as text
     assert "<b>v1</b>" not in text
+    # No reference (and no features): the drift section says how to set one, no table.
+    drift = section(text, "drift")
+    assert 'id="drift-message"' in drift and 'id="drift-table"' not in drift
+    assert "/reference" in drift and "modeltower reference set" in drift
+    assert 'id="chart-drift-scores" data-state="empty"' in text
 
 
 def test_summary_equals_metrics_api(server: ServerProcess, tmp_path: Path) -> None:
