@@ -61,10 +61,9 @@ async def _start_demo(app: FastAPI, settings: Settings, stop: asyncio.Event) -> 
         await svc.put_settings(name, ModelSettings(**conf))
 
     async def set_references() -> None:
-        # The first hours of the demo history, when the degrading model was still healthy.
         refs: ReferenceService = app.state.references
-        first = max(settings.demo_backfill_hours / 6, 0.25)
-        for name in demo.DEMO_MODEL_SETTINGS:
+        for name, share in demo.DEMO_REFERENCE_SHARE.items():
+            first = max(settings.demo_backfill_hours * share, 0.25)
             if store.reference(name) is None and store.get_model(name) is not None:
                 spec = WindowSpec(first_us=int(first * 3_600_000_000), first_text=f"{first:g}h")
                 await refs.set_window(name, spec, {}, int(time.time() * 1_000_000))

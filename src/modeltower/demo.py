@@ -47,6 +47,14 @@ DEMO_MODEL_SETTINGS: dict[str, dict[str, Any]] = {
     "price-regressor": {"task": "regression"},
 }
 DEMO_MODELS: tuple[str, ...] = tuple(DEMO_MODEL_SETTINGS)
+#: Share of the backfilled history each demo model's drift reference covers (from its start):
+#: the degrading model's healthy first hours; for the stable ones most of a day, since their
+#: features follow the time of day.
+DEMO_REFERENCE_SHARE: dict[str, float] = {
+    "churn-classifier": 1 / 6,
+    "intent-classifier": 0.9,
+    "price-regressor": 0.9,
+}
 
 _BATCH = 1000
 _TICK_S = 0.5  # live generation granularity; small enough to look continuous on the dashboard
