@@ -11,14 +11,13 @@ from typing import Annotated, Any, Literal, cast
 import orjson
 from fastapi import APIRouter, Query, Request
 
-from modeltower.api import deps, present_drift
+from modeltower.api import deps, present, present_drift
 from modeltower.api.errors import BodyTooLarge
 from modeltower.api.params import EndQ, GroupQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
 from modeltower.services.drift import DriftService
 from modeltower.services.drift_trend import DriftTrendService
 from modeltower.services.quality import QualityService
-from modeltower.services.queries import Filters
 from modeltower.services.reference import (
     NoReference,
     ReferenceService,
@@ -64,10 +63,6 @@ def _refs(request: Request) -> ReferenceService:
 
 def _drift(request: Request) -> DriftService:
     return cast(DriftService, request.app.state.drift)
-
-
-def _filters_json(f: Filters) -> dict[str, Any]:
-    return {"version": f.version, "group": f.group, "tags": dict(f.tags)}
 
 
 def _window(window: str | None, start: str | None, end: str | None) -> Window:
@@ -234,7 +229,7 @@ def get_drift(
     w = _window(window, start, end)
     f = deps.filters(request, version, group)
     report = _drift(request).drift(model, w, f)
-    return JSON(present_drift.drift_json(model, w, _filters_json(f), report))
+    return JSON(present_drift.drift_json(model, w, present.filters_json(f), report))
 
 
 @router.get(
@@ -259,7 +254,7 @@ def get_drift_timeseries(
     trend = cast(DriftTrendService, request.app.state.drift_trend).timeseries(
         model, w, f, bucket, names
     )
-    return JSON(present_drift.trend_json(model, _filters_json(f), bucket, trend))
+    return JSON(present_drift.trend_json(model, present.filters_json(f), bucket, trend))
 
 
 @router.get(
@@ -281,7 +276,7 @@ def get_distribution(
     w = _window(window, start, end)
     f = deps.filters(request, version, group)
     d = _drift(request).distribution(model, w, f, column, role)
-    return JSON(present_drift.distribution_json(model, w, _filters_json(f), d))
+    return JSON(present_drift.distribution_json(model, w, present.filters_json(f), d))
 
 
 @router.get(
@@ -301,4 +296,4 @@ def get_quality(
     w = _window(window, start, end)
     f = deps.filters(request, version, group)
     q = cast(QualityService, request.app.state.quality).quality(model, w, f)
-    return JSON(present_drift.quality_json(model, w, _filters_json(f), q))
+    return JSON(present_drift.quality_json(model, w, present.filters_json(f), q))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
@@ -15,17 +15,12 @@ from modeltower.api import deps, present
 from modeltower.api.params import EndQ, GroupQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import MAX_TS
-from modeltower.services.queries import Filters
 from modeltower.store.base import ModelSettings
 from modeltower.timewindow import Window, resolve_window
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 _TAG_DOC = " Filter by tag with `tag.<key>=<value>` (repeatable)."
-
-
-def _filters_json(f: Filters) -> dict[str, Any]:
-    return {"version": f.version, "group": f.group, "tags": dict(f.tags)}
 
 
 @router.get("", summary="Every model with its versions")
@@ -84,7 +79,7 @@ def get_metrics(
     w = resolve_window(window=window, start=start, end=end, now_us=now_us())
     f = deps.filters(request, version, group)
     _, m = deps.query_service(request).metrics(model, w, f)
-    return JSON(present.metrics_json(model, w, _filters_json(f), m))
+    return JSON(present.metrics_json(model, w, present.filters_json(f), m))
 
 
 @router.get(
@@ -116,7 +111,9 @@ def get_timeseries(
     f = deps.filters(request, version, group)
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     _, points = deps.query_service(request).timeseries(model, w, f, names, bucket, rolling)
-    return JSON(present.timeseries_json(model, w, _filters_json(f), bucket, rolling, names, points))
+    return JSON(
+        present.timeseries_json(model, w, present.filters_json(f), bucket, rolling, names, points)
+    )
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from modeltower.services.queries import TimeseriesPoint
+from modeltower.services.queries import Filters, TimeseriesPoint
 from modeltower.services.window import WindowMetrics
 from modeltower.store.base import ModelInfo
 from modeltower.timewindow import Window, iso
@@ -13,6 +13,11 @@ from modeltower.timewindow import Window, iso
 
 def _iso(us: int | None) -> str | None:
     return None if us is None else iso(us)
+
+
+def filters_json(f: Filters) -> dict[str, Any]:
+    """The filters a query answer echoes back."""
+    return {"version": f.version, "group": f.group, "tags": dict(f.tags)}
 
 
 def model_json(info: ModelInfo, events_24h: int | None = None) -> dict[str, Any]:

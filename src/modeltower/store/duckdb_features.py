@@ -26,7 +26,7 @@ from modeltower.store.base import (
     FeatureData,
     KeyCounts,
 )
-from modeltower.store.duckdb_reads import json_path
+from modeltower.store.duckdb_reads import event_where, json_path
 
 
 def _sql_str(text: str) -> str:
@@ -125,21 +125,6 @@ def _run(
     return _to_feature_data(table, columns, extra)
 
 
-def _event_where(flt: EventFilter) -> tuple[str, list[Any]]:
-    where = ["model = ?", "ts >= ?", "ts < ?"]
-    params: list[Any] = [flt.model, flt.start_us, flt.end_us]
-    if flt.version is not None:
-        where.append("version = ?")
-        params.append(flt.version)
-    if flt.group is not None:
-        where.append("grp = ?")
-        params.append(flt.group)
-    for key, value in flt.tags:
-        where.append("json_extract_string(tags, ?) = ?")
-        params += [json_path(key), value]
-    return " AND ".join(where), params
-
-
 _SRC_COLS = "features, prediction, prediction_num, score"
 
 
@@ -150,7 +135,7 @@ def window_features(
     bucket_us: int | None,
     after_seq: int | None = None,
 ) -> FeatureData:
-    where, params = _event_where(flt)
+    where, params = event_where(flt)
     if after_seq is not None:
         where += " AND seq > ?"
         params.append(after_seq)
@@ -228,7 +213,7 @@ def reference_kinds(cur: duckdb.DuckDBPyConnection, ref_id: int) -> dict[str, di
 
 
 def feature_keys(cur: duckdb.DuckDBPyConnection, flt: EventFilter, known: list[str]) -> KeyCounts:
-    where, params = _event_where(flt)
+    where, params = event_where(flt)
     rows = cur.execute(
         f"""
         WITH ev AS (SELECT json_keys(features) AS ks FROM events WHERE {where}),

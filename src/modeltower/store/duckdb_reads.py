@@ -34,6 +34,25 @@ def json_path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def event_where(
+    flt: EventFilter, prefix: str = "", start_us: int | None = None
+) -> tuple[str, list[Any]]:
+    """The WHERE condition selecting ``flt``'s events (columns qualified by ``prefix``)."""
+    e = prefix
+    where = [f"{e}model = ?", f"{e}ts >= ?", f"{e}ts < ?"]
+    params: list[Any] = [flt.model, flt.start_us if start_us is None else start_us, flt.end_us]
+    if flt.version is not None:
+        where.append(f"{e}version = ?")
+        params.append(flt.version)
+    if flt.group is not None:
+        where.append(f"{e}grp = ?")
+        params.append(flt.group)
+    for key, value in flt.tags:
+        where.append(f"json_extract_string({e}tags, ?) = ?")
+        params += [json_path(key), value]
+    return " AND ".join(where), params
+
+
 def _base(
     flt: EventFilter, bucket_us: int | None, start_us: int | None = None
 ) -> tuple[str, list[Any]]:
@@ -45,17 +64,8 @@ def _base(
     else:
         bucket = "0"
     params.append(flt.model)
-    where = ["e.model = ?", "e.ts >= ?", "e.ts < ?"]
-    params += [flt.model, flt.start_us if start_us is None else start_us, flt.end_us]
-    if flt.version is not None:
-        where.append("e.version = ?")
-        params.append(flt.version)
-    if flt.group is not None:
-        where.append("e.grp = ?")
-        params.append(flt.group)
-    for key, value in flt.tags:
-        where.append("json_extract_string(e.tags, ?) = ?")
-        params += [json_path(key), value]
+    where, where_params = event_where(flt, "e.", start_us)
+    params += where_params
     sql = f"""
         SELECT {bucket} AS b, e.ts, e.prediction, e.prediction_num, e.score, e.scores,
                e.latency_ms, e.error, e.grp,
@@ -66,7 +76,7 @@ def _base(
         FROM events e
         LEFT JOIN (SELECT k, label, label_num, converted, revenue FROM feedback WHERE model = ?) f
                ON f.k = e.k
-        WHERE {" AND ".join(where)}
+        WHERE {where}
     """
     return sql, params
 
