@@ -32,6 +32,14 @@ class Settings:
     drift_interval_s: float = 10.0  # how often jobs/drift_summaries.py updates the drift trend
     max_reference_bytes: int = 512 * 1024 * 1024  # an uploaded reference dataset
     max_reference_rows: int = 5_000_000
+    rules_path: str | None = None  # YAML file of alert rules and channels (``serve --rules``)
+    alert_interval_s: float = 30.0  # how often alerts/evaluator.py evaluates every rule
+    alert_repeat_interval_s: float = 4 * 3600.0  # reminder while an alert keeps firing
+    public_url: str | None = None  # base of dashboard links in notifications
+    delivery_timeout_s: float = 10.0  # one HTTP attempt to a channel
+    delivery_backoff_s: float = 1.0  # first retry delay; doubles per attempt, with jitter
+    delivery_backoff_max_s: float = 300.0
+    delivery_give_up_s: float = 24 * 3600.0  # a notification still failing after this fails
 
     def validate(self) -> Settings:
         """Refuse settings that cannot work, loudly and before anything starts."""
@@ -51,7 +59,29 @@ class Settings:
             raise ConfigError(f"drift_interval_s must be positive, got {self.drift_interval_s}")
         if self.max_reference_rows < 1:
             raise ConfigError("max_reference_rows must be at least 1")
+        for name in (
+            "alert_interval_s",
+            "alert_repeat_interval_s",
+            "delivery_timeout_s",
+            "delivery_backoff_s",
+            "delivery_backoff_max_s",
+            "delivery_give_up_s",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.delivery_backoff_max_s < self.delivery_backoff_s:
+            raise ConfigError("delivery_backoff_max_s must be at least delivery_backoff_s")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"public_url must be an http(s) URL, got {self.public_url!r}")
         return self
+
+    @property
+    def base_url(self) -> str:
+        """Where the dashboard is reached: ``public_url``, else the address served on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (None values are ignored)."""

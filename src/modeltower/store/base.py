@@ -17,6 +17,7 @@ import numpy as np
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.regression import RegressionAggregate
+from modeltower.store.alert_types import AlertOp, AlertReads
 
 # Which parts of an aggregate a query needs; skipping parts skips whole scans.
 PART_OPS = "ops"
@@ -266,7 +267,7 @@ class InsertResult:
     duplicate: list[bool]
 
 
-class Store(abc.ABC):
+class Store(AlertReads, abc.ABC):
     """Persistence of events, feedback and model settings."""
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -491,4 +492,5 @@ WriteOp = (
     | FillReference
     | DeleteReference
     | AddDriftSummaries
+    | AlertOp
 )

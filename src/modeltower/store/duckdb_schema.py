@@ -122,6 +122,101 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        4,
+        """
+        -- alerting (alerts/): rules and channels created over the API (file ones live in memory)
+        CREATE TABLE alert_rules (
+            name        VARCHAR PRIMARY KEY,
+            spec        VARCHAR NOT NULL,   -- JSON: the normalised rule
+            created_at  BIGINT NOT NULL,
+            updated_at  BIGINT NOT NULL
+        );
+        CREATE TABLE alert_channels (
+            name        VARCHAR PRIMARY KEY,
+            kind        VARCHAR NOT NULL,   -- 'slack' | 'pagerduty' | 'webhook'
+            config      VARCHAR NOT NULL,   -- JSON, holds the channel's secrets
+            created_at  BIGINT NOT NULL
+        );
+        -- the current state of every alert instance (one rule on one model and version)
+        CREATE TABLE alert_states (
+            fingerprint VARCHAR PRIMARY KEY,
+            rule        VARCHAR NOT NULL,
+            model       VARCHAR NOT NULL,
+            version     VARCHAR,
+            state       VARCHAR NOT NULL,
+            since_us    BIGINT NOT NULL,
+            active_us   BIGINT,
+            fired_us    BIGINT,
+            resolved_us BIGINT,
+            last_eval_us BIGINT NOT NULL,
+            last_true_us BIGINT,
+            value       DOUBLE,
+            baseline    DOUBLE,
+            threshold   DOUBLE NOT NULL,
+            samples     BIGINT,
+            notified    VARCHAR NOT NULL,
+            notified_us BIGINT,
+            silenced    BOOLEAN NOT NULL,
+            labels      VARCHAR NOT NULL,
+            message     VARCHAR NOT NULL
+        );
+        CREATE SEQUENCE alert_history_seq;
+        CREATE TABLE alert_history (
+            id          BIGINT PRIMARY KEY DEFAULT nextval('alert_history_seq'),
+            fingerprint VARCHAR NOT NULL,
+            rule        VARCHAR NOT NULL,
+            model       VARCHAR NOT NULL,
+            version     VARCHAR,
+            from_state  VARCHAR NOT NULL,
+            to_state    VARCHAR NOT NULL,
+            at_us       BIGINT NOT NULL,
+            value       DOUBLE,
+            baseline    DOUBLE,
+            threshold   DOUBLE NOT NULL,
+            silenced    BOOLEAN NOT NULL,
+            labels      VARCHAR NOT NULL,
+            message     VARCHAR NOT NULL
+        );
+        CREATE TABLE alert_silences (
+            id          VARCHAR PRIMARY KEY,
+            matchers    VARCHAR NOT NULL,   -- JSON: [[label, op, value], ...]
+            starts_us   BIGINT NOT NULL,
+            ends_us     BIGINT NOT NULL,
+            created_us  BIGINT NOT NULL,
+            created_by  VARCHAR NOT NULL,
+            comment     VARCHAR NOT NULL
+        );
+        -- the notification outbox: a row per (state change, channel), delivered at least once
+        CREATE SEQUENCE alert_outbox_seq;
+        CREATE TABLE alert_outbox (
+            id              BIGINT PRIMARY KEY DEFAULT nextval('alert_outbox_seq'),
+            fingerprint     VARCHAR NOT NULL,
+            rule            VARCHAR NOT NULL,
+            channel         VARCHAR NOT NULL,
+            kind            VARCHAR NOT NULL,   -- 'firing' | 'resolved' | 'reminder' | 'test'
+            payload         VARCHAR NOT NULL,   -- JSON: what every channel renders from
+            created_us      BIGINT NOT NULL,
+            status          VARCHAR NOT NULL,   -- 'pending' | 'delivered' | 'failed'
+            attempts        INTEGER NOT NULL,
+            next_attempt_us BIGINT NOT NULL,
+            last_error      VARCHAR,
+            delivered_us    BIGINT
+        );
+        CREATE SEQUENCE alert_delivery_seq;
+        CREATE TABLE alert_deliveries (
+            id              BIGINT PRIMARY KEY DEFAULT nextval('alert_delivery_seq'),
+            notification_id BIGINT NOT NULL,
+            channel         VARCHAR NOT NULL,
+            attempt         INTEGER NOT NULL,
+            at_us           BIGINT NOT NULL,
+            duration_ms     DOUBLE NOT NULL,
+            status_code     INTEGER,
+            outcome         VARCHAR NOT NULL,   -- 'delivered' | 'retry' | 'failed'
+            error           VARCHAR
+        );
+        """,
+    ),
 ]
 
 

@@ -13,7 +13,19 @@ import duckdb
 import pyarrow as pa
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
-from modeltower.store import duckdb_drift, duckdb_features, duckdb_health, duckdb_reads
+from modeltower.store import duckdb_alerts, duckdb_drift, duckdb_features, duckdb_health, duckdb_reads
+from modeltower.store.alert_types import (
+    ALERT_OPS,
+    AlertState,
+    AlertTransition,
+    DeliveryAttempt,
+    HistoryFilter,
+    Notification,
+    NotificationFilter,
+    Silence,
+    StoredChannel,
+    StoredRule,
+)
 from modeltower.store.base import (
     AddDriftSummaries,
     ColumnSpec,
@@ -180,6 +192,8 @@ class DuckDBStore(Store):
                     results[j] = duckdb_drift.delete_reference(con, op.model)
                 elif isinstance(op, AddDriftSummaries):
                     results[j] = duckdb_drift.add_summaries(con, op.ref_id, op.rows, op.last_seq)
+                elif isinstance(op, ALERT_OPS):
+                    results[j] = duckdb_alerts.apply(con, op)
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before
@@ -424,6 +438,44 @@ class DuckDBStore(Store):
         with self.reader() as cur:
             row = cur.execute("SELECT count(*) FROM events").fetchall()[0]
             return int(row[0]) if row else 0
+
+
+    # ---- alerting --------------------------------------------------------------------------
+    def alert_rules(self) -> list[StoredRule]:
+        with self.reader() as cur:
+            return duckdb_alerts.alert_rules(cur)
+
+    def channels(self) -> list[StoredChannel]:
+        with self.reader() as cur:
+            return duckdb_alerts.channels(cur)
+
+    def alert_states(self) -> list[AlertState]:
+        with self.reader() as cur:
+            return duckdb_alerts.alert_states(cur)
+
+    def alert_history(self, flt: HistoryFilter) -> list[AlertTransition]:
+        with self.reader() as cur:
+            return duckdb_alerts.alert_history(cur, flt)
+
+    def silences(self) -> list[Silence]:
+        with self.reader() as cur:
+            return duckdb_alerts.silences(cur)
+
+    def notifications(self, flt: NotificationFilter) -> list[Notification]:
+        with self.reader() as cur:
+            return duckdb_alerts.notifications(cur, flt)
+
+    def notification(self, notification_id: int) -> Notification | None:
+        with self.reader() as cur:
+            return duckdb_alerts.notification(cur, notification_id)
+
+    def due_notifications(self, now_us: int, limit: int) -> list[Notification]:
+        with self.reader() as cur:
+            return duckdb_alerts.due_notifications(cur, now_us, limit)
+
+    def deliveries(self, flt: NotificationFilter) -> list[DeliveryAttempt]:
+        with self.reader() as cur:
+            return duckdb_alerts.deliveries(cur, flt)
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
