@@ -13,7 +13,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from modeltower import __version__, dashboard
+from modeltower.alerts.delivery import DeliveryWorker
+from modeltower.alerts.evaluator import AlertEvaluator
+from modeltower.alerts.rules import RuleError
+from modeltower.alerts.rules_file import RulesFile, load_rules_file
+from modeltower.alerts.service import AlertService
 from modeltower.api import (
+    alerts,
     docs,
     drift,
     errors,
@@ -24,7 +30,7 @@ from modeltower.api import (
     prometheus,
     seed,
 )
-from modeltower.config import Settings
+from modeltower.config import ConfigError, Settings
 from modeltower.ingest.writer import Writer
 from modeltower.jobs.drift_summaries import DriftSummaryJob
 from modeltower.jobs.snapshots import SnapshotJob
@@ -85,9 +91,53 @@ async def _start_demo(app: FastAPI, settings: Settings, stop: asyncio.Event) -> 
     return asyncio.create_task(runner(), name="modeltower-demo")
 
 
+def load_rules(settings: Settings) -> RulesFile:
+    """The rules file's rules and channels; a broken file stops the start with its reason."""
+    if not settings.rules_path:
+        return RulesFile()
+    try:
+        return load_rules_file(settings.rules_path)
+    except RuleError as exc:
+        raise ConfigError(f"rules file {settings.rules_path}: {exc.field}: {exc.reason}") from None
+
+
+def _start_alerts(
+    app: FastAPI, settings: Settings, rules: RulesFile, stop: asyncio.Event
+) -> list[asyncio.Task[Any]]:
+    store: Store = app.state.store
+    writer: Writer = app.state.writer
+    svc = AlertService(store, writer, app.state.queries, rules, base_url=settings.base_url)
+    worker = DeliveryWorker(
+        store,
+        writer,
+        svc.channels,
+        timeout_s=settings.delivery_timeout_s,
+        backoff_s=settings.delivery_backoff_s,
+        backoff_max_s=settings.delivery_backoff_max_s,
+        give_up_s=settings.delivery_give_up_s,
+    )
+    evaluator = AlertEvaluator(
+        store,
+        app.state.queries,
+        app.state.drift,
+        app.state.quality,
+        writer.write,
+        svc.rules,
+        interval_s=settings.alert_interval_s,
+        repeat_interval_s=settings.alert_repeat_interval_s,
+        base_url=settings.base_url,
+        on_notify=worker.wake,
+    )
+    svc.evaluator = evaluator
+    svc.wake_delivery = worker.wake
+    app.state.alerts, app.state.alert_evaluator, app.state.delivery = svc, evaluator, worker
+    return [evaluator.start(stop), worker.start(stop)]
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the application; the lifespan opens the store and starts the writer and jobs."""
     settings.validate()
+    rules = load_rules(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
             store, writer, app.state.references, settings.drift_interval_s
         )
         tasks.append(app.state.drift_job.start(stop))
+        tasks += _start_alerts(app, settings, rules, stop)
         if settings.demo:
             tasks.append(await _start_demo(app, settings, stop))
         # Everything allocated so far lives as long as the app: keep it out of the collector's
@@ -151,5 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health_snapshots.router)
     app.include_router(drift.router)
     app.include_router(prometheus.router)
+    app.include_router(alerts.router)
+    app.include_router(alerts.model_router)
     dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
     return app

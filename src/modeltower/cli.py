@@ -1,4 +1,4 @@
-"""The ``modeltower`` command line: serve, import, export, report, reference."""
+"""The ``modeltower`` command line: serve, import, export, report, reference, alerts."""
 
 from __future__ import annotations
 
@@ -59,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
         dest="drift_interval_s",
         help="seconds between updates of the drift trend's summaries (default 10)",
     )
+
+    serve.add_argument("--rules", dest="rules_path", help="YAML file of alert rules and channels")
+    serve.add_argument(
+        "--alert-interval",
+        type=float,
+        dest="alert_interval_s",
+        help="seconds between evaluations of the alert rules (default 30)",
+    )
+    serve.add_argument("--public-url", help="base URL of the dashboard in notification links")
+
+    al = sub.add_parser("alerts", help="check a rules file, send a test notification")
+    al_sub = al.add_subparsers(dest="action", required=True)
+    al_check = al_sub.add_parser("check", help="validate a rules file without starting")
+    al_check.add_argument("file")
+    al_test = al_sub.add_parser("test", help="send a test notification to a channel")
+    al_test.add_argument("channel")
+    _add_url(al_test)
 
     ref = sub.add_parser("reference", help="set, show or delete a model's drift reference")
     ref_sub = ref.add_subparsers(dest="action", required=True)
@@ -126,6 +143,9 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             snapshot_interval_s=args.snapshot_interval_s,
             drift_interval_s=args.drift_interval_s,
+            rules_path=args.rules_path,
+            alert_interval_s=args.alert_interval_s,
+            public_url=args.public_url,
         )
         .validate()
     )
@@ -218,6 +238,24 @@ def _reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerts(args: argparse.Namespace) -> int:
+    from modeltower import alerts_client as ac
+    from modeltower.alerts.rules import RuleError
+
+    if args.action == "check":
+        try:
+            print(ac.check_rules_file(args.file))
+        except RuleError as exc:
+            print(f"modeltower: {args.file}: {exc.field}: {exc.reason}", file=sys.stderr)
+            return 1
+        return 0
+    text, delivered = ac.describe_test(
+        ac.test_channel(url=args.url, channel=args.channel, api_key=args.api_key)
+    )
+    print(text)
+    return 0 if delivered else 1
+
+
 def _report(args: argparse.Namespace) -> int:
     from modeltower.report import write_report
 
@@ -239,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _export,
         "report": _report,
         "reference": _reference,
+        "alerts": _alerts,
     }
     try:
         return handlers[args.command](args)

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 
+from modeltower.alerts.service import Conflict, NotFound
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import BatchInvalid, MalformedBody
 from modeltower.ingest.writer import WriterUnavailable
@@ -75,3 +76,11 @@ def install(app: FastAPI) -> None:
         resp = _error(503, f"storage unavailable, retry later: {exc}")
         resp.headers["Retry-After"] = "1"
         return resp
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSON:
+        return _error(409, str(exc))
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSON:
+        return _error(404, str(exc.args[0]) if exc.args else "not found")

@@ -284,7 +284,7 @@ class Store(AlertReads, abc.ABC):
     def write(self, ops: list[WriteOp]) -> list[Any]:
         """Apply a group of write operations in one transaction; one result per op, in order."""
 
-    def maintenance(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
+    def maintenance(self) -> None:
         """Housekeeping the writer runs when no write has come for a while."""
 
     # ---- reads: safe from any thread ------------------------------------------------------

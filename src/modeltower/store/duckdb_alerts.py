@@ -192,7 +192,11 @@ def alert_states(cur: duckdb.DuckDBPyConnection) -> list[AlertState]:
 def alert_history(cur: duckdb.DuckDBPyConnection, flt: HistoryFilter) -> list[AlertTransition]:
     where: list[str] = []
     params: list[Any] = []
-    for column, value in (("model", flt.model), ("rule", flt.rule), ("fingerprint", flt.fingerprint)):
+    for column, value in (
+        ("model", flt.model),
+        ("rule", flt.rule),
+        ("fingerprint", flt.fingerprint),
+    ):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
@@ -274,7 +278,9 @@ def notification(cur: duckdb.DuckDBPyConnection, notification_id: int) -> Notifi
     return _notification(rows[0]) if rows else None
 
 
-def due_notifications(cur: duckdb.DuckDBPyConnection, now_us: int, limit: int) -> list[Notification]:
+def due_notifications(
+    cur: duckdb.DuckDBPyConnection, now_us: int, limit: int
+) -> list[Notification]:
     rows = cur.execute(
         f"""
         WITH heads AS (

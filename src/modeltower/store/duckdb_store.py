@@ -13,7 +13,13 @@ import duckdb
 import pyarrow as pa
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
-from modeltower.store import duckdb_alerts, duckdb_drift, duckdb_features, duckdb_health, duckdb_reads
+from modeltower.store import (
+    duckdb_alerts,
+    duckdb_drift,
+    duckdb_features,
+    duckdb_health,
+    duckdb_reads,
+)
 from modeltower.store.alert_types import (
     ALERT_OPS,
     AlertState,
@@ -438,7 +444,6 @@ class DuckDBStore(Store):
         with self.reader() as cur:
             row = cur.execute("SELECT count(*) FROM events").fetchall()[0]
             return int(row[0]) if row else 0
-
 
     # ---- alerting --------------------------------------------------------------------------
     def alert_rules(self) -> list[StoredRule]:

@@ -1,0 +1,289 @@
+"""The evaluation loop: every interval, every rule on every model (and version) it covers.
+
+One run reads the instances' states, measures each rule (alerts/measure.py), steps the state
+machine (alerts/state.py), decides notifications (alerts/notify.py) and writes the new states,
+their history rows and the outbox entries in one transaction — a crash never leaves a state
+change without its notification, or the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from modeltower.alerts import notify, state
+from modeltower.alerts.measure import BaselineCache, Measurer
+from modeltower.alerts.rules import ALL_MODELS, Rule
+from modeltower.alerts.silences import silenced
+from modeltower.services.drift import DriftService
+from modeltower.services.quality import QualityService
+from modeltower.services.queries import QueryService
+from modeltower.store.alert_types import (
+    AlertState,
+    AlertTransition,
+    ApplyEvaluation,
+    NewNotification,
+)
+from modeltower.store.base import Store
+
+log = logging.getLogger("modeltower.alerts")
+
+
+def fingerprint(rule: str, model: str, version: str | None) -> str:
+    """A stable id of an alert instance (PagerDuty's dedup_key, the webhook's alert id)."""
+    key = orjson.dumps([rule, model, version or ""])
+    return hashlib.sha256(key).hexdigest()[:20]
+
+
+@dataclass
+class RunResult:
+    """What one evaluation run did."""
+
+    at_us: int
+    instances: int = 0
+    transitions: list[AlertTransition] = field(default_factory=list)
+    notifications: list[NewNotification] = field(default_factory=list)
+    errors: int = 0
+
+
+class AlertEvaluator:
+    """Evaluates the rules of ``rules()`` every ``interval_s``."""
+
+    def __init__(
+        self,
+        store: Store,
+        queries: QueryService,
+        drift: DriftService,
+        quality: QualityService,
+        write: Callable[[ApplyEvaluation], object],
+        rules: Callable[[], list[Rule]],
+        *,
+        interval_s: float,
+        repeat_interval_s: float,
+        base_url: str,
+        clock: Callable[[], float] = time.time,
+        on_notify: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.queries = queries
+        self.drift = drift
+        self.quality = quality
+        self._write = write  # an async writer call: ``writer.write``
+        self._rules = rules
+        self.interval_s = interval_s
+        self.repeat_us = int(repeat_interval_s * 1_000_000)
+        self.base_url = base_url
+        self._clock = clock
+        self._on_notify = on_notify
+        self.runs = 0
+        self.failures = 0
+        self.last_run_us: int | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.baselines = BaselineCache()
+
+    # ---- one run (blocking part) -------------------------------------------------------------
+    def _instances(
+        self, rule: Rule, models: dict[str, list[str]], known: list[AlertState], now_us: int
+    ) -> list[tuple[str, str | None]]:
+        """(model, version) pairs a rule covers now: its model (or every model) and, per
+        version, each version seen within the window plus those it already has an instance for
+        (so an alert of a version that went quiet still resolves or keeps state)."""
+        names = list(models) if rule.model == ALL_MODELS else [rule.model]
+        out: list[tuple[str, str | None]] = []
+        for name in names:
+            if not rule.per_version:
+                out.append((name, rule.version))
+                continue
+            versions = set(models.get(name, []))
+            versions |= {s.version for s in known if s.model == name and s.version is not None}
+            out.extend((name, v) for v in sorted(versions))
+        return out
+
+    def _active_versions(self, now_us: int, span_us: int) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for info, _ in self.queries.list_models():
+            out[info.name] = [
+                v["version"]
+                for v in info.versions
+                if v["version"] is not None
+                and v["last_seen_us"] is not None
+                and v["last_seen_us"] >= now_us - span_us
+            ]
+        return out
+
+    def compute(self, now_us: int) -> tuple[ApplyEvaluation, RunResult]:
+        """Evaluate every rule at ``now_us``; return the write and a summary of the run."""
+        result = RunResult(now_us)
+        rules = [r for r in self._rules() if r.enabled]
+        by_fp = {s.fingerprint: s for s in self.store.alert_states()}
+        silences = self.store.silences()
+        span = max((r.window_us for r in rules), default=0)
+        models = self._active_versions(now_us, span)
+        measurer = Measurer(self.store, self.queries, self.drift, self.quality, self.baselines)
+        states: list[AlertState] = []
+        seen: set[str] = set()
+        for rule in rules:
+            known = [s for s in by_fp.values() if s.rule == rule.name]
+            for model, version in self._instances(rule, models, known, now_us):
+                fp = fingerprint(rule.name, model, version)
+                if fp in seen:
+                    continue
+                seen.add(fp)
+                result.instances += 1
+                prev = by_fp.get(fp) or state.initial(
+                    fp, rule.name, model, version, rule.threshold, now_us
+                )
+                try:
+                    obs = measurer.observe(rule, model, version, now_us)
+                except Exception as exc:  # one broken instance must not stop the others
+                    result.errors += 1
+                    log.error("alert rule %r on %r failed: %s", rule.name, model, exc, exc_info=exc)
+                    obs = state.Observation(None, message=f"evaluation failed: {exc}")
+                timing = state.Timing(rule.for_us, rule.keep_firing_for_us, rule.no_data)
+                labels = notify.alert_labels(rule, model, version)
+                new = state.step(prev, obs, timing, now_us)
+                new = dataclasses.replace(new, labels=labels, threshold=rule.threshold)
+                self._finish(
+                    rule, prev, new, silenced(silences, labels, now_us), now_us, states, result
+                )
+        # Instances whose rule was disabled or removed from the rules file end now.
+        rules_by_name = {r.name: r for r in self._rules()}
+        drop = [fp for fp in by_fp if fp not in seen]
+        for fp in drop:
+            prev = by_fp[fp]
+            rule = rules_by_name.get(prev.rule) or _rule_from_state(prev)
+            self._retire(rule, prev, now_us, result)
+        op = ApplyEvaluation(
+            states=tuple(states),
+            transitions=tuple(result.transitions),
+            notifications=tuple(result.notifications),
+            drop=tuple(drop),
+        )
+        return op, result
+
+    def _retire(self, rule: Rule, prev: AlertState, now_us: int, result: RunResult) -> None:
+        if prev.notified == "firing" or prev.state in ("firing", "pending"):
+            new = state.resolve(prev, now_us, f"the rule {rule.name!r} was deleted or disabled")
+            self._finish(rule, prev, new, False, now_us, [], result)
+
+    def retire_op(self, rule: Rule, now_us: int) -> tuple[ApplyEvaluation, RunResult]:
+        """End every instance of ``rule`` (about to be deleted): firing ones resolve and notify
+        the rule's channels, then the instances are forgotten."""
+        result = RunResult(now_us)
+        known = [s for s in self.store.alert_states() if s.rule == rule.name]
+        for prev in known:
+            self._retire(rule, prev, now_us, result)
+        op = ApplyEvaluation(
+            transitions=tuple(result.transitions),
+            notifications=tuple(result.notifications),
+            drop=tuple(s.fingerprint for s in known),
+        )
+        return op, result
+
+    def _finish(
+        self,
+        rule: Rule,
+        prev: AlertState,
+        new: AlertState,
+        muted: bool,
+        now_us: int,
+        states: list[AlertState],
+        result: RunResult,
+    ) -> None:
+        kind, new = notify.decide(new, rule, muted, now_us, self.repeat_us)
+        if new.state != prev.state:
+            result.transitions.append(
+                AlertTransition(
+                    fingerprint=new.fingerprint,
+                    rule=new.rule,
+                    model=new.model,
+                    version=new.version,
+                    from_state=prev.state,
+                    to_state=new.state,
+                    at_us=now_us,
+                    value=new.value,
+                    baseline=new.baseline,
+                    threshold=new.threshold,
+                    silenced=muted,
+                    labels=new.labels,
+                    message=new.message or notify.summary(rule, new),
+                )
+            )
+        if kind is not None:
+            body = notify.payload(rule, new, kind, now_us, self.base_url)
+            for channel in rule.channels:
+                result.notifications.append(
+                    NewNotification(new.fingerprint, rule.name, channel, kind, body, now_us)
+                )
+        states.append(new)
+
+    # ---- async API ---------------------------------------------------------------------------
+    async def run_once(self, now_us: int | None = None) -> RunResult:
+        """One evaluation of every rule; at ``now_us`` (a simulated clock) when given."""
+        async with self._lock:  # a manual run and the loop never interleave
+            now = int(self._clock() * 1_000_000) if now_us is None else now_us
+            op, result = await asyncio.to_thread(self.compute, now)
+            if op.states or op.drop or op.transitions or op.notifications:
+                await self._write(op)  # type: ignore[misc]
+            self.runs += 1
+            self.last_run_us = now
+            if result.notifications and self._on_notify is not None:
+                self._on_notify()
+            for t in result.transitions:
+                log.info(
+                    "alert %s on %s%s: %s -> %s (%s)",
+                    t.rule,
+                    t.model,
+                    f"/{t.version}" if t.version else "",
+                    t.from_state,
+                    t.to_state,
+                    t.message,
+                )
+            return result
+
+    def start(self, stop: asyncio.Event) -> asyncio.Task[None]:
+        """Evaluate every ``interval_s`` until ``stop`` is set (first run one interval in)."""
+        self.task = asyncio.create_task(self._loop(stop), name="modeltower-alerts")
+        return self.task
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + self.interval_s
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, next_at - loop.time()))
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.run_once()
+            except Exception as exc:  # e.g. the database is unavailable: try next interval
+                self.failures += 1
+                log.error("alert evaluation failed: %s", exc, exc_info=exc)
+            next_at += self.interval_s
+            behind = loop.time() - next_at
+            if behind > 0:  # runs missed while busy are skipped, the schedule stays fixed
+                next_at += self.interval_s * math.ceil(behind / self.interval_s)
+
+
+def _rule_from_state(s: AlertState) -> Rule:
+    """A stand-in for a rule removed from the rules file while the server was down: enough to
+    record the resolution; its channels are unknown, so nothing is sent."""
+    return Rule(
+        name=s.rule,
+        metric=s.labels.get("metric", "count"),
+        window="0s",
+        window_us=0,
+        op="<",
+        threshold=s.threshold,
+        severity=s.labels.get("severity", "warning"),
+    )
