@@ -15,17 +15,18 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import orjson
 
 from modeltower.alerts import notify, state
 from modeltower.alerts.measure import BaselineCache, Measurer
-from modeltower.alerts.rules import ALL_MODELS, Rule
+from modeltower.alerts.rules import ALL_MODELS, Rule, metric_source
 from modeltower.alerts.silences import silenced
 from modeltower.services.drift import DriftService
 from modeltower.services.quality import QualityService
-from modeltower.services.queries import QueryService
+from modeltower.services.queries import Filters, QueryService
 from modeltower.store.alert_types import (
     AlertState,
     AlertTransition,
@@ -33,6 +34,7 @@ from modeltower.store.alert_types import (
     NewNotification,
 )
 from modeltower.store.base import Store
+from modeltower.timewindow import Window
 
 log = logging.getLogger("modeltower.alerts")
 
@@ -89,6 +91,8 @@ class AlertEvaluator:
         self.task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.baselines = BaselineCache()
+        # Queries of one run go to two threads: DuckDB releases the GIL, the machine has cores.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="modeltower-alerts")
 
     # ---- one run (blocking part) -------------------------------------------------------------
     def _instances(
@@ -108,12 +112,16 @@ class AlertEvaluator:
             out.extend((name, v) for v in sorted(versions))
         return out
 
-    def _active_versions(self, now_us: int, span_us: int) -> dict[str, list[str]]:
+    def _active_versions(
+        self, now_us: int, span_us: int, per_version: bool
+    ) -> dict[str, list[str]]:
+        """Every model, with the versions seen within ``span_us`` when a rule needs them."""
         out: dict[str, list[str]] = {}
-        for info, _ in self.queries.list_models():
-            out[info.name] = [
+        for name in self.store.model_names():
+            info = self.store.get_model(name) if per_version else None
+            out[name] = [
                 v["version"]
-                for v in info.versions
+                for v in (info.versions if info is not None else [])
                 if v["version"] is not None
                 and v["last_seen_us"] is not None
                 and v["last_seen_us"] >= now_us - span_us
@@ -127,34 +135,48 @@ class AlertEvaluator:
         by_fp = {s.fingerprint: s for s in self.store.alert_states()}
         silences = self.store.silences()
         span = max((r.window_us for r in rules), default=0)
-        models = self._active_versions(now_us, span)
+        models = self._active_versions(now_us, span, any(r.per_version for r in rules))
         measurer = Measurer(self.store, self.queries, self.drift, self.quality, self.baselines)
+        measurer.wanted = {"count", "labeled_count"} | {
+            r.metric for r in rules if metric_source(r.metric) == "window"
+        }
+        plan = [
+            (rule, model, version)
+            for rule in rules
+            for model, version in self._instances(
+                rule, models, [s for s in by_fp.values() if s.rule == rule.name], now_us
+            )
+        ]
+        measurer.prefetch(
+            [
+                (r, m, Window(now_us - r.window_us, now_us), Filters(v, r.group, r.tags))
+                for r, m, v in plan
+            ],
+            self._pool,
+        )
         states: list[AlertState] = []
         seen: set[str] = set()
-        for rule in rules:
-            known = [s for s in by_fp.values() if s.rule == rule.name]
-            for model, version in self._instances(rule, models, known, now_us):
-                fp = fingerprint(rule.name, model, version)
-                if fp in seen:
-                    continue
-                seen.add(fp)
-                result.instances += 1
-                prev = by_fp.get(fp) or state.initial(
-                    fp, rule.name, model, version, rule.threshold, now_us
-                )
-                try:
-                    obs = measurer.observe(rule, model, version, now_us)
-                except Exception as exc:  # one broken instance must not stop the others
-                    result.errors += 1
-                    log.error("alert rule %r on %r failed: %s", rule.name, model, exc, exc_info=exc)
-                    obs = state.Observation(None, message=f"evaluation failed: {exc}")
-                timing = state.Timing(rule.for_us, rule.keep_firing_for_us, rule.no_data)
-                labels = notify.alert_labels(rule, model, version)
-                new = state.step(prev, obs, timing, now_us)
-                new = dataclasses.replace(new, labels=labels, threshold=rule.threshold)
-                self._finish(
-                    rule, prev, new, silenced(silences, labels, now_us), now_us, states, result
-                )
+        for rule, model, version in plan:
+            fp = fingerprint(rule.name, model, version)
+            if fp in seen:
+                continue
+            seen.add(fp)
+            result.instances += 1
+            prev = by_fp.get(fp) or state.initial(
+                fp, rule.name, model, version, rule.threshold, now_us
+            )
+            try:
+                obs = measurer.observe(rule, model, version, now_us)
+            except Exception as exc:  # one broken instance must not stop the others
+                result.errors += 1
+                log.error("alert rule %r on %r failed: %s", rule.name, model, exc, exc_info=exc)
+                obs = state.Observation(None, message=f"evaluation failed: {exc}")
+            timing = state.Timing(rule.for_us, rule.keep_firing_for_us, rule.no_data)
+            labels = notify.alert_labels(rule, model, version)
+            new = state.step(prev, obs, timing, now_us)
+            new = dataclasses.replace(new, labels=labels, threshold=rule.threshold)
+            muted = silenced(silences, labels, now_us)
+            self._finish(rule, prev, new, muted, now_us, states, result)
         # Instances whose rule was disabled or removed from the rules file end now.
         rules_by_name = {r.name: r for r in self._rules()}
         drop = [fp for fp in by_fp if fp not in seen]
@@ -256,6 +278,12 @@ class AlertEvaluator:
         return self.task
 
     async def _loop(self, stop: asyncio.Event) -> None:
+        try:
+            await self._schedule(stop)
+        finally:
+            self._pool.shutdown(wait=False)
+
+    async def _schedule(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time() + self.interval_s
         while True:

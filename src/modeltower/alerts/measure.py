@@ -13,6 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from modeltower.alerts.rules import Rule, metric_source, samples_kind
@@ -34,6 +35,13 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 
 class NoValue(Exception):
     """The metric cannot be measured for this window; the message says why."""
+
+
+class _Failed:
+    """A query that raised: kept so that the other rules reading it do not run it again."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
 
 
 class BaselineCache:
@@ -89,6 +97,8 @@ class Measurer:
     ) -> None:
         self.store = store
         self.baselines = baselines or BaselineCache(ttl_s=0.0)
+        # Window metrics this run needs (all rules together): one query reads just their parts.
+        self.wanted: set[str] | None = None
         self.queries = queries
         self.drift = drift
         self.quality = quality
@@ -96,23 +106,70 @@ class Measurer:
 
     def _cached(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
         if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+            try:
+                self._cache[key] = compute()
+            except Exception as exc:  # e.g. UnknownModel: every rule on it learns it once
+                self._cache[key] = _Failed(exc)
+        hit = self._cache[key]
+        if isinstance(hit, _Failed):
+            raise hit.exc
+        return hit
 
-    def _window_values(self, model: str, window: Window, filters: Filters) -> dict[str, Any]:
-        def compute() -> dict[str, Any]:
-            _, m = self.queries.metrics(model, window, filters)
-            return flatten(m)
+    def _query(
+        self, rule: Rule, model: str, window: Window, filters: Filters
+    ) -> tuple[tuple[Any, ...], Callable[[], Any]]:
+        """The cache key and the query of what ``rule`` reads over ``window``."""
+        source = metric_source(rule.metric)
+        if source == "window":
 
-        return dict(self._cached(("window", model, filters, window), compute))
+            def compute() -> dict[str, Any]:
+                _, m = self.queries.metrics(model, window, filters, self.wanted)
+                return flatten(m)
+
+            return ("window", model, filters, window), compute
+        if source == "drift" and rule.metric == "drift_score":  # one column: read only that one
+            feature = rule.feature or ""
+            return ("drift", model, filters, window, feature), lambda: self.drift.columns_drift(
+                model, window, filters, [feature]
+            )
+        if source == "drift":
+            return ("drift", model, filters, window), lambda: self.drift.drift(
+                model, window, filters
+            )
+        return ("quality", model, filters, window), lambda: self.quality.quality(
+            model, window, filters
+        )
+
+    def prefetch(
+        self, items: list[tuple[Rule, str, Window, Filters]], pool: ThreadPoolExecutor
+    ) -> None:
+        """Run the distinct queries of ``items`` concurrently (DuckDB releases the GIL), so that
+        one run's evaluations use both cores instead of one."""
+        jobs: dict[tuple[Any, ...], Callable[[], Any]] = {}
+        for rule, model, window, filters in items:
+            key, compute = self._query(rule, model, window, filters)
+            if key not in self._cache:
+                jobs.setdefault(key, compute)
+        if len(jobs) < 2:
+            return
+
+        def run(item: tuple[tuple[Any, ...], Callable[[], Any]]) -> None:
+            key, compute = item
+            try:
+                self._cache[key] = compute()
+            except Exception as exc:
+                self._cache[key] = _Failed(exc)
+
+        list(pool.map(run, jobs.items()))
 
     def value(
         self, rule: Rule, model: str, window: Window, filters: Filters
     ) -> tuple[float, int | None]:
         """The metric over ``window`` and the sample count ``min_samples`` applies to."""
         source = metric_source(rule.metric)
+        raw = self._cached(*self._query(rule, model, window, filters))
         if source == "window":
-            values = self._window_values(model, window, filters)
+            values = raw
             kind = samples_kind(rule.metric)
             samples = {
                 "none": None,
@@ -128,9 +185,7 @@ class Measurer:
                 raise NoValue(f"{rule.metric} is not available for this window")
             return float(v), samples
         if source == "drift":
-            report = self._cached(
-                ("drift", model, filters, window), lambda: self.drift.drift(model, window, filters)
-            )
+            report = raw
             if report.state.status != STATUS_OK:
                 raise NoValue(report.state.message or report.state.status)
             if report.cur_rows < rule.min_samples:
@@ -149,10 +204,7 @@ class Measurer:
             if report.share is None:
                 raise NoValue("the reference has no features")
             return float(report.share), report.cur_rows
-        q = self._cached(
-            ("quality", model, filters, window),
-            lambda: self.quality.quality(model, window, filters),
-        )
+        q = raw
         if q.state.status != STATUS_OK:
             raise NoValue(q.state.message or q.state.status)
         if q.rows < rule.min_samples:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -265,17 +266,24 @@ class DriftService:
         return State(STATUS_OK, None, rec), self.refs.load(rec)
 
     def compare(
-        self, model: str, window: Window, filters: Filters
+        self,
+        model: str,
+        window: Window,
+        filters: Filters,
+        names: Collection[str] | None = None,
     ) -> tuple[State, Comparison | None]:
-        """The window's samples next to the reference (None with a state saying why)."""
+        """The window's samples next to the reference (None with a state saying why); with
+        ``names`` only the reference columns of those names are read."""
         state, ref = self.state(model)
         if ref is None:
             return state, None
-        data = self.store.window_features(filters.to_filter(model, window), ref.specs())
+        columns = [rc for rc in ref.columns if names is None or rc.name in names]
+        specs = ref.specs() if names is None else [rc.column.spec for rc in columns]
+        data = self.store.window_features(filters.to_filter(model, window), specs)
         if data.rows == 0:
             return State(STATUS_NO_DATA, "no events in the window", state.record), None
         cols = []
-        for rc in ref.columns:
+        for rc in columns:
             cd = data.columns[rc.key]
             cols.append(
                 CurrentColumn(rc, cd, status_counts(cd), column_sample(cd, rc.type == "numeric"))
@@ -309,8 +317,17 @@ class DriftService:
                 self._cache.popitem(last=False)
         return report
 
-    def _drift(self, model: str, window: Window, filters: Filters) -> DriftReport:
-        state, comp = self.compare(model, window, filters)
+    def columns_drift(
+        self, model: str, window: Window, filters: Filters, names: Collection[str]
+    ) -> DriftReport:
+        """Exact drift of the named columns only (an alert on one feature's score reads that
+        feature alone); the report's share covers just these columns."""
+        return self._drift(model, window, filters, names)
+
+    def _drift(
+        self, model: str, window: Window, filters: Filters, names: Collection[str] | None = None
+    ) -> DriftReport:
+        state, comp = self.compare(model, window, filters, names)
         rec = state.record
         share = float(rec.settings.get("drift_share", DEFAULT_DRIFT_SHARE)) if rec else 0.5
         if comp is None:

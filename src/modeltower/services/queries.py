@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,21 @@ _CONFUSION_METRICS = {"accuracy", "precision", "recall", "f1", "f1_macro", "f1_w
 _SCORE_METRICS = {"roc_auc", "log_loss"}
 _REGRESSION_METRICS = {"mae", "rmse", "mape", "r2"}
 _BUSINESS_METRICS = {"conversion_rate", "revenue", "uplift"}
+
+
+def parts_for(wanted: Collection[str]) -> set[str]:
+    """The aggregate parts that the named metrics need (counts always)."""
+    names = set(wanted)
+    parts = {PART_OPS}
+    if names & _CONFUSION_METRICS or names & _SCORE_METRICS:
+        parts.add(PART_CONFUSION)
+    if names & _REGRESSION_METRICS:
+        parts.add(PART_REGRESSION)
+    if names & _BUSINESS_METRICS:
+        parts.add(PART_BUSINESS)
+    if names & _QUANTILE_METRICS:
+        parts.add(PART_QUANTILES)
+    return parts
 
 
 class UnknownModel(LookupError):
@@ -69,16 +84,26 @@ class QueryService:
         return info
 
     def metrics(
-        self, name: str, window: Window, filters: Filters
+        self,
+        name: str,
+        window: Window,
+        filters: Filters,
+        wanted: Collection[str] | None = None,
     ) -> tuple[ModelInfo, WindowMetrics]:
-        """All metrics for one window."""
+        """All metrics for one window; with ``wanted`` only the parts those metrics need are
+        read (the others come back empty), which is what the alert evaluator asks for."""
         info = self.model(name)
         flt = filters.to_filter(name, window)
-        parts = set(ALL_PARTS)
-        parts.discard(PART_REGRESSION if info.task == "classification" else PART_CONFUSION)
+        if wanted is None:
+            parts = set(ALL_PARTS)
+            parts.discard(PART_REGRESSION if info.task == "classification" else PART_CONFUSION)
+            need_scores = True
+        else:
+            parts = parts_for(wanted)
+            need_scores = bool(set(wanted) & _SCORE_METRICS)
         agg = self.store.aggregate(flt, None, frozenset(parts)).get(0, WindowAggregate())
         scored = None
-        if info.task == "classification" and agg.labeled:
+        if need_scores and info.task == "classification" and agg.labeled:
             rows = self.store.scored_rows(flt, None)
             scored = Scored(rows.label, rows.score, rows.scores)
         return info, window_metrics(
@@ -120,13 +145,7 @@ class QueryService:
         lead = (span - 1) * bucket_us  # extra history so the first rolling point is complete
         flt = filters.to_filter(name, Window(start - lead, window.end_us))
         wanted = set(metrics)
-        parts = {PART_OPS}
-        if wanted & _CONFUSION_METRICS or wanted & _SCORE_METRICS:
-            parts.add(PART_CONFUSION)
-        if wanted & _REGRESSION_METRICS:
-            parts.add(PART_REGRESSION)
-        if wanted & _BUSINESS_METRICS:
-            parts.add(PART_BUSINESS)
+        parts = parts_for(wanted) - {PART_QUANTILES}
         need_q = bool(wanted & _QUANTILE_METRICS)
         if need_q and span == 1:
             parts.add(PART_QUANTILES)

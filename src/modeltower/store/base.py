@@ -309,6 +309,10 @@ class Store(AlertReads, abc.ABC):
         """One model, or None when it was never seen nor configured."""
 
     @abc.abstractmethod
+    def model_names(self) -> list[str]:
+        """Every known model's name (cheap: no scan of events)."""
+
+    @abc.abstractmethod
     def list_models(self, since_us: int) -> list[tuple[ModelInfo, int]]:
         """Every model with its number of events since ``since_us``."""
 

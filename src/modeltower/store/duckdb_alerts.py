@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from modeltower.store.alert_types import (
     NOTIFY_PENDING,
@@ -30,9 +31,30 @@ from modeltower.store.alert_types import (
 )
 
 _STATE_FIELDS = [f.name for f in dataclasses.fields(AlertState)]
-_UPSERT_STATE = (
-    f"INSERT OR REPLACE INTO alert_states ({', '.join(_STATE_FIELDS)}) "
-    f"VALUES ({', '.join('?' for _ in _STATE_FIELDS)})"
+_INT, _FLOAT, _STR, _BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
+_STATE_SCHEMA = pa.schema(
+    [
+        (
+            name,
+            {"value": _FLOAT, "baseline": _FLOAT, "threshold": _FLOAT, "silenced": _BOOL}.get(
+                name,
+                _STR
+                if name
+                in (
+                    "fingerprint",
+                    "rule",
+                    "model",
+                    "version",
+                    "state",
+                    "notified",
+                    "labels",
+                    "message",
+                )
+                else _INT,
+            ),
+        )
+        for name in _STATE_FIELDS
+    ]
 )
 _HISTORY_FIELDS = [f.name for f in dataclasses.fields(AlertTransition)]
 _INSERT_HISTORY = (
@@ -108,9 +130,20 @@ def _apply_evaluation(con: duckdb.DuckDBPyConnection, op: ApplyEvaluation) -> li
     for fp in op.drop:
         con.execute("DELETE FROM alert_states WHERE fingerprint = ?", [fp])
     if op.states:
-        con.executemany(
-            _UPSERT_STATE, [_row(dataclasses.astuple(s), _STATE_FIELDS) for s in op.states]
+        # One statement for all instances (executemany costs a round trip per row, and an
+        # evaluation rewrites every instance's last value).
+        rows = [_row(dataclasses.astuple(s), _STATE_FIELDS) for s in op.states]
+        table = pa.Table.from_pylist(
+            [dict(zip(_STATE_FIELDS, r, strict=True)) for r in rows], schema=_STATE_SCHEMA
         )
+        con.register("batch_alert_states", table)
+        try:
+            con.execute(
+                f"INSERT OR REPLACE INTO alert_states ({', '.join(_STATE_FIELDS)}) "
+                f"SELECT {', '.join(_STATE_FIELDS)} FROM batch_alert_states"
+            )
+        finally:
+            con.unregister("batch_alert_states")
     if op.transitions:
         con.executemany(
             _INSERT_HISTORY,

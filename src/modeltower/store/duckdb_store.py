@@ -353,6 +353,9 @@ class DuckDBStore(Store):
             settings = duckdb_reads.model_settings(cur, [model]).get(model, ModelSettings())
         return model_info(model, entry, settings)
 
+    def model_names(self) -> list[str]:
+        return self.registry.names()
+
     def list_models(self, since_us: int) -> list[tuple[ModelInfo, int]]:
         names = self.registry.names()
         with self.reader() as cur:
