@@ -128,6 +128,93 @@
     return { traces, layout: { barmode: "stack", showlegend: list.length > 1 } };
   }
 
+  const ACTIVE = ["pending", "firing"];
+
+  /**
+   * Pending and firing periods of every alert instance within [startMs, endMs], from its state
+   * changes (``/v1/alerts/history`` rows, any order). Before an instance's oldest change it was
+   * in that change's ``from`` state; after its newest change it stays in the ``to`` state up to
+   * endMs. ``current`` (``/v1/alerts`` instances) adds those without any change in ``history``.
+   * Returns [{fingerprint, rule, version, label, periods: [{state, start, end, open}]}] sorted by
+   * label; only instances with at least one period.
+   */
+  function alertPeriods(history, current, startMs, endMs) {
+    const byFp = new Map();
+    const entry = (a) => {
+      if (!byFp.has(a.fingerprint)) {
+        byFp.set(a.fingerprint, { fingerprint: a.fingerprint, rule: a.rule, version: a.version,
+          label: a.rule + (a.version ? " (" + a.version + ")" : ""), changes: [], periods: [] });
+      }
+      return byFp.get(a.fingerprint);
+    };
+    (history || []).forEach((t) => entry(t).changes.push({ at: Date.parse(t.at), from: t.from, to: t.to }));
+    (current || []).forEach((a) => {
+      const e = entry(a);
+      if (!e.changes.length && a.since) e.changes.push({ at: Date.parse(a.since), from: "ok", to: a.state });
+    });
+    const out = [];
+    for (const e of byFp.values()) {
+      const changes = e.changes.filter((c) => !Number.isNaN(c.at)).sort((a, b) => a.at - b.at);
+      if (!changes.length) continue;
+      let state = changes[0].from;
+      let since = -Infinity;
+      const close = (until, open) => {
+        const s = Math.max(since, startMs), u = Math.min(until, endMs);
+        if (ACTIVE.includes(state) && u > s) e.periods.push({ state, start: s, end: u, open });
+      };
+      for (const c of changes) {
+        if (c.at > endMs) break;
+        close(c.at, false);
+        state = c.to;
+        since = c.at;
+      }
+      close(endMs, true);
+      delete e.changes;
+      if (e.periods.length) out.push(e);
+    }
+    return out.sort((a, b) => a.label.localeCompare(b.label));
+  }
+
+  const STATE_COLORS = { pending: "#e0a43a", firing: "#e5534b" };
+
+  /**
+   * The alert timeline: one row per instance, a horizontal bar per pending or firing period on a
+   * date axis spanning [startMs, endMs]. Very short periods get a minimum width so that they can
+   * be seen (the hover text tells the real times).
+   */
+  function alertTimeline(rows, startMs, endMs) {
+    const span = Math.max(1, endMs - startMs);
+    const minWidth = span / 300;
+    const when = (ms) => new Date(ms).toLocaleString();
+    const traces = ACTIVE.map((state) => {
+      const t = { type: "bar", orientation: "h", name: state, base: [], x: [], y: [], customdata: [],
+        marker: { color: STATE_COLORS[state], line: { width: 0 } }, width: 0.6,
+        hovertemplate: "%{y}<br>" + state + " %{customdata[0]} → %{customdata[1]}" +
+          "<br>%{customdata[2]}<extra></extra>" };
+      rows.forEach((r) => r.periods.filter((p) => p.state === state).forEach((p) => {
+        const width = Math.max(p.end - p.start, minWidth);
+        // A widened bar stays inside the axis: one that just began ends at the right edge.
+        t.base.push(new Date(Math.max(startMs, Math.min(p.start, endMs - width))).toISOString());
+        t.x.push(width);
+        t.y.push(MT.plotText(r.label));
+        const mins = (p.end - p.start) / 60000;
+        t.customdata.push([when(p.start), p.open ? "now" : when(p.end),
+          mins < 1 ? Math.round(mins * 60) + " s" : mins < 120 ? mins.toFixed(0) + " min" : (mins / 60).toFixed(1) + " h",
+          new Date(p.start).toISOString()]);
+      }));
+      return t;
+    });
+    const labels = rows.map((r) => MT.plotText(r.label));
+    return { traces, layout: {
+      barmode: "overlay", hovermode: "closest", height: Math.max(130, 62 + 30 * rows.length),
+      margin: { l: 12, r: 12, t: 28, b: 36 },
+      xaxis: { type: "date", range: [new Date(startMs).toISOString(), new Date(endMs).toISOString()] },
+      yaxis: { type: "category", categoryorder: "array", categoryarray: labels, autorange: "reversed",
+        rangemode: "normal" },
+      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom" },
+    } };
+  }
+
   window.MTCharts = { qualityMetrics, volume, latency, ratio, quality, confusion, conversion,
-    uplift, revenue };
+    uplift, revenue, alertPeriods, alertTimeline };
 })();

@@ -18,6 +18,23 @@
     return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 
+  /** The answer's JSON, or an Error carrying the API's message and the HTTP status. */
+  async function answer(res) {
+    if (!res.ok) {
+      let detail = res.statusText;
+      try {
+        const body = await res.json();
+        const d = body.detail;
+        detail = (d && (d.message || (typeof d === "string" ? d : JSON.stringify(d)))) || detail;
+        if (d && d.field) detail = d.field + ": " + detail;
+      } catch (e) { /* not JSON */ }
+      const err = new Error(detail);
+      err.status = res.status;
+      throw err;
+    }
+    return res.json();
+  }
+
   /** GET a /v1 JSON endpoint; params may hold arrays of [key, value] pairs under "pairs". */
   async function api(path, params) {
     const q = new URLSearchParams();
@@ -26,18 +43,16 @@
       else if (v !== null && v !== undefined && v !== "") q.append(k, v);
     }
     const qs = q.toString();
-    const res = await fetch(path + (qs ? "?" + qs : ""), { headers: { Accept: "application/json" } });
-    if (!res.ok) {
-      let detail = res.statusText;
-      try {
-        const body = await res.json();
-        detail = (body.detail && (body.detail.message || JSON.stringify(body.detail))) || detail;
-      } catch (e) { /* not JSON */ }
-      const err = new Error(detail);
-      err.status = res.status;
-      throw err;
-    }
-    return res.json();
+    return answer(await fetch(path + (qs ? "?" + qs : ""), { headers: { Accept: "application/json" } }));
+  }
+
+  /** POST a JSON body to a /v1 endpoint; the answer's JSON (errors as for ``api``). */
+  async function post(path, body) {
+    return answer(await fetch(path, {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify(body === undefined ? {} : body),
+    }));
   }
 
   const modelPath = (name) => "/v1/models/" + encodeURIComponent(name);
@@ -234,6 +249,6 @@
 
   document.addEventListener("DOMContentLoaded", installCopyButtons);
 
-  window.MT = { COLORS, api, modelPath, plotText, fmtNum, fmtPct, fmtMs, fmtAgo, layout, CONFIG,
+  window.MT = { COLORS, api, post, modelPath, plotText, fmtNum, fmtPct, fmtMs, fmtAgo, layout, CONFIG,
     draw, poll, setLive, setBanner, spanSeconds, filterParams, panelPoll, el };
 })();

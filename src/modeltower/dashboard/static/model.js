@@ -226,3 +226,175 @@
   renderControls();
   refreshNow = MT.poll(refresh, 5000);
 })();
+
+/* modeltower model page: the alerts panel (GET /v1/alerts, /v1/alerts/history, /v1/alerts/rules). */
+(function () {
+  const root = document.getElementById("model-page");
+  const panel = document.getElementById("panel-alerts");
+  if (!root || !panel) return;
+  const MODEL = root.dataset.model;
+  const REFRESH_MS = 10000;
+  const CHANGES = 12; // state changes listed
+  const $ = (id) => document.getElementById(id);
+  const timeline = $("alert-timeline");
+  const button = $("alerts-presets");
+  const result = $("alerts-presets-result");
+  let interval = null; // seconds between evaluations, from the last answer
+
+  /** [start, end] of the page's time range in ms. */
+  function windowMs(state) {
+    const now = Date.now();
+    if (state.window) return [now - MT.spanSeconds(state) * 1000, now];
+    return [Date.parse(state.start), state.end ? Date.parse(state.end) : now];
+  }
+
+  /** A measured value or threshold: four significant digits, no unit prefixes. */
+  const fmtValue = (x) => (x === null || x === undefined || !Number.isFinite(x) ? "–"
+    : Number(x.toPrecision(4)).toLocaleString(undefined, { maximumFractionDigits: 8 }));
+  const label = (a) => a.rule + (a.version ? " (" + a.version + ")" : "");
+
+  function timeEl(iso, cls) {
+    const t = MT.el("time", cls, MT.fmtAgo(iso));
+    if (iso) {
+      t.dateTime = iso;
+      t.title = new Date(iso).toLocaleString();
+    }
+    return t;
+  }
+
+  /** What the value is compared with: "< 0.8", or "absolute change < -0.05" with a baseline. */
+  function condition(a, rule) {
+    if (!rule) return fmtValue(a.threshold);
+    return (rule.baseline ? rule.change + " change " : "") + rule.op + " " + fmtValue(a.threshold);
+  }
+
+  function alertRow(a, rule) {
+    const tr = MT.el("tr", a.state === "firing" || a.state === "pending" ? "active" : "quiet");
+    tr.dataset.fingerprint = a.fingerprint;
+    tr.dataset.rule = a.rule;
+    tr.dataset.state = a.state;
+    const td = (cls) => { const x = MT.el("td", cls); tr.appendChild(x); return x; };
+    const state = td("state");
+    state.append(MT.el("span", "badge " + a.state, a.state));
+    if (a.silenced) state.append(MT.el("span", "badge silenced flag", "silenced"));
+    const name = td("name");
+    name.append(MT.el("span", "col-name", a.rule));
+    if (a.severity) name.append(MT.el("span", "badge sev " + a.severity, a.severity));
+    td("version").textContent = a.version || "all versions";
+    const summary = td("summary");
+    summary.textContent = a.summary || "";
+    if (a.message && a.message !== a.summary) summary.title = a.message;
+    const value = td("num value");
+    value.append(MT.el("span", null, fmtValue(a.value)));
+    if (a.baseline !== null && a.baseline !== undefined) {
+      value.append(MT.el("span", "sub", "baseline " + fmtValue(a.baseline)));
+    }
+    if (a.samples !== null && a.samples !== undefined) value.title = MT.fmtNum(a.samples, 0) + " samples";
+    td("threshold").textContent = condition(a, rule);
+    td("since").append(timeEl(a.since));
+    return tr;
+  }
+
+  function changeItem(t) {
+    const li = MT.el("li", "change");
+    li.dataset.from = t.from;
+    li.dataset.to = t.to;
+    li.dataset.rule = t.rule;
+    const move = MT.el("span", "move");
+    move.append(MT.el("span", "badge " + t.from, t.from), MT.el("span", "arrow", "→"),
+      MT.el("span", "badge " + t.to, t.to));
+    const what = MT.el("span", "what");
+    what.append(MT.el("span", "col-name", label(t)));
+    if (t.silenced) what.append(MT.el("span", "badge silenced flag", "silenced"));
+    li.append(timeEl(t.at, "when"), move, what, MT.el("span", "message", t.message || ""));
+    return li;
+  }
+
+  /** Why there is nothing to list: no rule covers the model, or none has been evaluated yet. */
+  function explain(rules) {
+    const mine = rules.filter((r) => r.model === MODEL || r.model === "*");
+    const box = $("alerts-message");
+    if (mine.length) {
+      box.replaceChildren(MT.el("p", null, mine.length + " rule" + (mine.length === 1 ? "" : "s") +
+        " cover this model but have not been evaluated yet" +
+        (interval ? " (every " + MT.fmtNum(interval, 0) + " s)." : ".")));
+    } else {
+      const p = MT.el("p", "muted");
+      p.append("No alert rule covers this model yet. Press “Enable recommended alerts”, create one with ",
+        MT.el("code", null, "POST /v1/alerts/rules"), " or start the server with ",
+        MT.el("code", null, "modeltower serve --rules FILE"), ".");
+      box.replaceChildren(MT.el("p", null, "No alerts for this model."), p);
+    }
+    box.hidden = false;
+  }
+
+  async function tick(state, stale) {
+    const [startMs, endMs] = windowMs(state);
+    let drawn = true;
+    try {
+      const [cur, hist, rulesBody] = await Promise.all([
+        MT.api("/v1/alerts", { model: MODEL }),
+        MT.api("/v1/alerts/history", { model: MODEL, limit: 1000,
+          until: state.window ? null : new Date(endMs).toISOString() }),
+        MT.api("/v1/alerts/rules"),
+      ]);
+      if (stale()) { drawn = false; return; }
+      interval = cur.interval_s;
+      const rules = new Map(rulesBody.rules.map((r) => [r.name, r]));
+      const alerts = cur.alerts;
+      $("alerts-hint").textContent = "all versions · " + (cur.evaluated_at ? "last evaluated " +
+        MT.fmtAgo(cur.evaluated_at) : "not evaluated yet") + " · every " + MT.fmtNum(cur.interval_s, 0) +
+        " s · refreshes every " + REFRESH_MS / 1000 + " s";
+      panel.dataset.firing = String(alerts.filter((a) => a.state === "firing").length);
+      panel.dataset.pending = String(alerts.filter((a) => a.state === "pending").length);
+      $("alerts-current").replaceChildren(...alerts.map((a) => alertRow(a, rules.get(a.rule))));
+      $("alerts-current-wrap").hidden = !alerts.length;
+      if (alerts.length) $("alerts-message").hidden = true;
+      else explain(rulesBody.rules);
+
+      const changes = hist.history.slice(0, CHANGES);
+      $("alerts-changes").replaceChildren(...changes.map(changeItem));
+      $("alerts-changes-empty").hidden = changes.length > 0;
+
+      const rows = MTCharts.alertPeriods(hist.history, state.window ? alerts : [], startMs, endMs);
+      const fig = MTCharts.alertTimeline(rows, startMs, endMs);
+      await MT.draw(timeline, fig.traces, fig.layout, "No alert was pending or firing in this time range.");
+      timeline.dataset.rows = String(rows.length);
+      panel.dataset.state = "ok";
+    } catch (err) {
+      panel.dataset.state = "error";
+      const box = $("alerts-message");
+      box.replaceChildren(MT.el("p", null, "Could not load the alerts: " + err.message));
+      box.hidden = false;
+    } finally {
+      if (drawn) panel.dataset.rendered = String(Number(panel.dataset.rendered || 0) + 1);
+    }
+  }
+
+  const refresh = MT.panelPoll(root, tick, REFRESH_MS);
+
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    result.className = "small";
+    result.textContent = "Enabling the recommended alerts…";
+    delete result.dataset.created;
+    try {
+      const body = await MT.post(MT.modelPath(MODEL) + "/alerts/presets", {});
+      const n = body.rules.length;
+      const names = body.rules.map((r) => (r.labels && r.labels.preset) || r.name);
+      result.classList.add("done");
+      result.textContent = n
+        ? "Enabled " + n + " recommended rule" + (n === 1 ? "" : "s") + ": " + names.join(", ") +
+          (interval ? ". They are evaluated every " + MT.fmtNum(interval, 0) + " s." : ".")
+        : "No recommended rule applies to this model.";
+      result.dataset.created = String(n);
+      refresh();
+    } catch (err) {
+      result.classList.add("failed");
+      result.textContent = "Could not enable the recommended alerts: " + err.message;
+      result.dataset.created = "error";
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();

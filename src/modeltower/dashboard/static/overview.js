@@ -40,6 +40,32 @@
     return { level: worst, reasons };
   }
 
+  const SEVERITY_LEVEL = { critical: "critical", warning: "warning" };
+
+  /**
+   * Status of a model: its firing alerts decide when any is critical or warning (the worst
+   * severity wins, the reasons name the alerts); otherwise the metric rules above. Info alerts
+   * never change the level, they are only named.
+   */
+  function combine(metricStatus, firing) {
+    const named = (a) => "alert " + a.rule + (a.version ? " (" + a.version + ")" : "") + " firing" +
+      (a.silenced ? " (silenced)" : "");
+    let worst = "ok";
+    for (const a of firing) {
+      const lv = SEVERITY_LEVEL[a.severity] || "ok";
+      if (RANK[lv] > RANK[worst]) worst = lv;
+    }
+    if (worst !== "ok") {
+      const reasons = firing.filter((a) => SEVERITY_LEVEL[a.severity] === worst).map(named);
+      const title = firing.map((a) => a.rule + ": " + (a.summary || "")).join("\n") +
+        (metricStatus.reasons.length ? "\nmetrics: " + metricStatus.reasons.join(", ") : "");
+      return { level: worst, reasons, source: "alerts", title };
+    }
+    const info = firing.map(named);
+    return { level: metricStatus.level, reasons: metricStatus.reasons.concat(info),
+      source: "metrics", title: firing.map((a) => a.rule + ": " + (a.summary || "")).join("\n") };
+  }
+
   function cell(tr, cls) {
     const td = document.createElement("td");
     if (cls) td.className = cls;
@@ -91,13 +117,15 @@
     }, "no events");
   }
 
-  function fill(r, model, m, ts) {
-    const st = status(model, m);
+  function fill(r, model, m, ts, firing) {
+    const st = combine(status(model, m), firing || []);
     r.level = st.level;
     r.tr.dataset.status = st.level;
+    r.tr.dataset.statusSource = st.source;
     r.badge.className = "badge " + st.level;
     r.badge.textContent = st.level; // a word, not colour alone
     r.why.textContent = st.reasons.join(", ");
+    r.why.title = st.title;
     r.task.textContent = model.task || "";
     r.count.textContent = MT.fmtNum(m.count, 0);
     r.p95.textContent = MT.fmtMs(m.latency_ms ? m.latency_ms.p95 : null);
@@ -142,9 +170,82 @@
     r.drift.dataset.state = "loaded";
   }
 
+  // ------------------------------------------------------------ the firing alerts panel
+
+  const alertsPanel = document.getElementById("alerts-panel");
+  const alertsList = document.getElementById("alerts-list");
+
+  function alertRow(a) {
+    const tr = MT.el("tr", a.state);
+    tr.dataset.fingerprint = a.fingerprint;
+    tr.dataset.model = a.model;
+    tr.dataset.rule = a.rule;
+    tr.dataset.state = a.state;
+    tr.dataset.severity = a.severity || "";
+    const td = (cls) => { const x = MT.el("td", cls); tr.appendChild(x); return x; };
+    const sev = a.severity || "warning";
+    td("severity").append(MT.el("span", "badge sev " + sev, sev));
+    td("name").append(MT.el("span", "col-name", a.rule));
+    const where = td("model");
+    const link = MT.el("a", "model-link", a.model); // text, never HTML
+    link.href = "/models/" + encodeURIComponent(a.model) + "#panel-alerts";
+    where.append(link);
+    if (a.version) where.append(MT.el("span", "version", a.version));
+    const summary = td("summary");
+    summary.textContent = a.summary || "";
+    if (a.message && a.message !== a.summary) summary.title = a.message;
+    const since = td("since");
+    since.append(MT.el("span", "badge " + a.state, a.state));
+    const t = MT.el("time", "when", MT.fmtAgo(a.since));
+    if (a.since) { t.dateTime = a.since; t.title = new Date(a.since).toLocaleString(); }
+    since.append(t);
+    if (a.silenced) since.append(MT.el("span", "badge silenced flag", "silenced"));
+    return tr;
+  }
+
+  /** Firing and pending alerts (firing first, as the API sorts them); the rest are counted. */
+  async function renderAlerts(body, haveModels) {
+    const active = body.alerts.filter((a) => a.state === "firing" || a.state === "pending");
+    const firing = active.filter((a) => a.state === "firing").length;
+    alertsPanel.hidden = !haveModels && !active.length;
+    alertsPanel.dataset.firing = String(firing);
+    alertsPanel.dataset.pending = String(active.length - firing);
+    document.getElementById("alerts-error").hidden = true;
+    alertsList.replaceChildren(...active.map(alertRow));
+    document.getElementById("alerts-wrap").hidden = !active.length;
+    document.getElementById("alerts-empty").hidden = active.length > 0;
+    const c = body.counts || {};
+    document.getElementById("alerts-counts").textContent = firing + " firing · " + (c.pending || 0) +
+      " pending · " + (c.ok || 0) + " ok · " + (c.resolved || 0) + " resolved" +
+      (body.evaluated_at ? " · evaluated " + MT.fmtAgo(body.evaluated_at) : " · not evaluated yet") +
+      " · every " + MT.fmtNum(body.interval_s, 0) + " s";
+    let noRules = false;
+    if (!body.alerts.length) {
+      try {
+        noRules = (await MT.api("/v1/alerts/rules")).rules.length === 0;
+      } catch (err) {
+        console.warn("modeltower alert rules failed:", err);
+      }
+    }
+    document.getElementById("alerts-no-rules").hidden = !noRules;
+    alertsPanel.dataset.rules = noRules ? "none" : "some";
+    alertsPanel.dataset.state = "ok";
+  }
+
+  function alertsFailed(err, haveModels) {
+    alertsPanel.hidden = !haveModels;
+    alertsPanel.dataset.state = "error";
+    const box = document.getElementById("alerts-error");
+    box.replaceChildren(MT.el("p", null, "Could not load the alerts: " + err.message));
+    box.hidden = false;
+    document.getElementById("alerts-wrap").hidden = true;
+    document.getElementById("alerts-empty").hidden = true;
+  }
+
   function describeRules() {
     document.getElementById("rules").textContent =
-      "Status rules (warning / critical): error rate > " + MT.fmtPct(TH.error_rate[0]) + " / " +
+      "Status: a firing critical or warning alert sets it (the alert is named). Without one, " +
+      "these rules apply (warning / critical): error rate > " + MT.fmtPct(TH.error_rate[0]) + " / " +
       MT.fmtPct(TH.error_rate[1]) + ", p95 latency > " + TH.latency_p95_ms.join(" / ") +
       " ms, accuracy < " + MT.fmtPct(TH.accuracy[0]) + " / " + MT.fmtPct(TH.accuracy[1]) +
       ", MAPE > " + MT.fmtPct(TH.mape[0]) + " / " + MT.fmtPct(TH.mape[1]) + ", no events for " +
@@ -152,11 +253,24 @@
   }
 
   async function refresh() {
-    const { models } = await MT.api("/v1/models");
+    const [{ models }, alerts] = await Promise.all([
+      MT.api("/v1/models"),
+      MT.api("/v1/alerts").catch((err) => ({ error: err })),
+    ]);
     const empty = models.length === 0;
     document.getElementById("empty-state").hidden = !empty;
     document.getElementById("models-card").hidden = empty;
     root.dataset.count = String(models.length);
+    const firingBy = new Map(); // model name -> its firing alerts
+    if (alerts.error) {
+      alertsFailed(alerts.error, !empty);
+    } else {
+      await renderAlerts(alerts, !empty);
+      alerts.alerts.filter((a) => a.state === "firing").forEach((a) => {
+        if (!firingBy.has(a.model)) firingBy.set(a.model, []);
+        firingBy.get(a.model).push(a);
+      });
+    }
     const seen = new Set();
     await Promise.all(models.map(async (model) => {
       seen.add(model.name);
@@ -167,7 +281,7 @@
       ]);
       const r = rows.get(model.name) || makeRow(model.name);
       if (Date.now() - (driftAt.get(model.name) || 0) >= DRIFT_MS) loadDrift(r, model.name); // not awaited
-      await fill(r, model, m, ts);
+      await fill(r, model, m, ts, firingBy.get(model.name));
     }));
     for (const [name, r] of rows) {
       if (!seen.has(name)) { r.tr.remove(); rows.delete(name); }
