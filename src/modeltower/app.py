@@ -73,6 +73,22 @@ async def _start_demo(app: FastAPI, settings: Settings, stop: asyncio.Event) -> 
             if store.reference(name) is None and store.get_model(name) is not None:
                 spec = WindowSpec(first_us=int(first * 3_600_000_000), first_text=f"{first:g}h")
                 await refs.set_window(name, spec, {}, int(time.time() * 1_000_000))
+        # The ready-made alert rules, so the demo shows alerts too (only on a fresh database:
+        # a user's changes to them survive restarts).
+        alerts: AlertService = app.state.alerts
+        if not store.alert_rules():
+            for name in demo.DEMO_MODEL_SETTINGS:
+                if store.get_model(name) is not None:
+                    await alerts.enable_presets(name, None, [])
+        # Evaluate over the last hours of the backfill too, so the alert timeline has a past.
+        evaluator: AlertEvaluator = app.state.alert_evaluator
+        now = int(time.time() * 1_000_000)
+        step = 10 * 60_000_000
+        at = now - int(min(settings.demo_backfill_hours, 6.0) * 3_600_000_000)
+        while at < now:
+            await evaluator.run_once(now_us=at)
+            at += step
+        await evaluator.run_once()
 
     async def runner() -> None:
         try:

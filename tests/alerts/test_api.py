@@ -335,3 +335,39 @@ async def test_no_data_outcome_and_min_samples(make_api: MakeApi) -> None:
         assert alerts["keep"]["state"] == "ok" and alerts["alert"]["state"] == "firing"
         assert "fewer than min_samples 50" in alerts["keep"]["message"]
         assert alerts["alert"]["value"] is None
+
+
+async def test_prometheus_exposes_alerts(make_api: MakeApi) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with make_api() as api:
+        await api.put_model("quiet", task="classification")
+        await api.put_model("busy", task="classification")
+        await send(api, "busy", 5, accuracy=1.0)
+        rule = {"name": "silent", "metric": "count", "window": "15m", "op": "<", "threshold": 1}
+        await api.client.post("/v1/alerts/rules", json={**rule, "severity": "critical"})
+        await evaluate(api)
+        text = (await api.client.get("/metrics")).text
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.name.startswith("modeltower_alert")
+        }
+        firing = (
+            "modeltower_alert_firing",
+            (
+                ("alertname", "silent"),
+                ("model", "quiet"),
+                ("severity", "critical"),
+                ("version", ""),
+            ),
+        )
+        assert samples[firing] == 1.0
+        assert (
+            samples[("modeltower_alerts", (("severity", "critical"), ("state", "firing")))] == 1.0
+        )
+        assert samples[("modeltower_alerts", (("severity", "critical"), ("state", "ok")))] == 1.0
+        assert not [
+            k for k in samples if k[0] == "modeltower_alert_firing" and ("model", "busy") in k[1]
+        ]

@@ -163,3 +163,13 @@ def test_broken_yaml_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as info:
         load_rules_file(str(path))
     assert "not valid YAML" in info.value.reason
+
+
+def test_preset_names_are_valid_rule_names_for_any_model() -> None:
+    from modeltower.alerts.presets import preset_rule_name
+
+    assert preset_rule_name("churn-classifier", "no_data") == "churn-classifier:no_data"
+    names = {preset_rule_name(m, "no_data") for m in ("a b", "a/b", "ünï", "x" * 300, "<>")}
+    assert len(names) == 5
+    for name in names:
+        assert parse_rule({**BASE, "name": name}).name == name

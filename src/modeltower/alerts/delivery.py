@@ -278,10 +278,15 @@ class DeliveryWorker:
             while not stop.is_set():
                 self._wake.clear()  # before the pass: a wake during it means "go again"
                 try:
-                    await self.run_once()
+                    attempted = await self.run_once()
                 except Exception as exc:  # e.g. the store could not be read: try next time
                     self.errors += 1
                     log.error("delivery pass failed: %s", exc, exc_info=exc)
+                    attempted = 0
+                if attempted:
+                    # A delivered notification may have released the next one of its alert
+                    # (they go in order): look again at once instead of after ``poll_s``.
+                    continue
                 await _first(stop, self._wake, timeout=self.poll_s)
         finally:
             await self.aclose()

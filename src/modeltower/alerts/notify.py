@@ -57,32 +57,37 @@ def alert_labels(rule: Rule, model: str, version: str | None) -> dict[str, str]:
 
 
 def fmt(x: float | None) -> str:
+    """A number as people read it: integers whole, large values with separators, 4 digits."""
     if x is None or not math.isfinite(x):
         return "n/a"
     if x == int(x) and abs(x) < 1e15:
-        return str(int(x))
+        return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
+    if abs(x) >= 10_000:
+        return f"{x:,.0f}"
     return f"{x:.4g}"
 
 
 def summary(rule: Rule, s: AlertState) -> str:
-    """One line saying what was measured against what."""
+    """One line: what was measured, its value (and baseline), and when the rule fires."""
     what = rule.metric + (f"[{rule.feature}]" if rule.feature else "")
     who = s.model + (f" ({s.version})" if s.version else "")
-    if s.value is None:
-        return f"{what} of {who}: no data over {rule.window}" + (
-            f" ({s.message})" if s.message else ""
-        )
-    text = f"{what} of {who} is {fmt(s.value)}"
-    if rule.baseline is not None and s.baseline is not None:
+    head = f"{what} of {who} over {rule.window}"
+    if rule.baseline is not None:
         base = (
             "reference"
             if rule.baseline.source == "reference"
             else f"previous {rule.baseline.window}"
         )
-        text += f", {base} {fmt(s.baseline)}: {rule.change} change {rule.op} {fmt(rule.threshold)}"
+        when = f"{rule.change} change vs {base} {rule.op} {fmt(rule.threshold)}"
     else:
-        text += f" {rule.op} {fmt(rule.threshold)}"
-    return text + f" over {rule.window}"
+        when = f"{rule.op} {fmt(rule.threshold)}"
+    if s.value is None:
+        why = f": no data ({s.message})" if s.message else ": no data"
+        return f"{head}{why}"
+    text = f"{head}: {fmt(s.value)}"
+    if rule.baseline is not None and s.baseline is not None:
+        text += f" vs {fmt(s.baseline)}"
+    return f"{text} (alert when {when})"
 
 
 def payload(rule: Rule, s: AlertState, kind: str, now_us: int, base_url: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ switching a preset on again replaces it instead of adding a twin.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -132,13 +134,23 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def preset_rule_name(model: str, preset: str) -> str:
+    """``<model>:<preset>``; a model name with characters a rule name cannot hold is folded
+    into one that can, with a hash of the original so that two such models never collide."""
+    slug = re.sub(r"[^A-Za-z0-9_.@-]+", "-", model).strip("-.")[:80]
+    if slug != model:
+        digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+        slug = f"{slug or 'model'}-{digest}"
+    return f"{slug}:{preset}"
+
+
 def preset_rule(
     preset: Preset, info: ModelInfo, ref: ReferenceRecord | None, channels: list[str]
 ) -> dict[str, Any]:
     """The rule spec of ``preset`` for the model ``info``."""
     spec = preset.build(info, ref)
     return {
-        "name": f"{info.name}:{preset.name}",
+        "name": preset_rule_name(info.name, preset.name),
         "model": info.name,
         "channels": channels,
         "labels": {"preset": preset.name},

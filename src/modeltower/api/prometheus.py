@@ -180,6 +180,39 @@ class PrometheusExporter:
         yield errors
         yield latency
         yield from _gauge_families(gauges)
+        yield from self._alert_families()
+
+    def _alert_families(self) -> Iterator[Metric]:
+        """Alert instances per state and severity, and one series per firing alert (bounded by
+        the rules: an instance exists only for a rule on a model)."""
+        try:
+            states = self.queries.store.alert_states()
+        except Exception as exc:
+            log.error("prometheus alert gauges could not be read: %s", exc, exc_info=exc)
+            return
+        counts = GaugeMetricFamily(
+            "modeltower_alerts",
+            "Alert instances by state and severity",
+            labels=("state", "severity"),
+        )
+        tally: dict[tuple[str, str], int] = {}
+        for st in states:
+            key = (st.state, st.labels.get("severity", ""))
+            tally[key] = tally.get(key, 0) + 1
+        for (state, severity), n in sorted(tally.items()):
+            counts.add_metric([state, severity], n)
+        firing = GaugeMetricFamily(
+            "modeltower_alert_firing",
+            "1 for every firing alert",
+            labels=("alertname", "model", "version", "severity"),
+        )
+        for st in states[: self.max_series * 5]:
+            if st.state == "firing":
+                firing.add_metric(
+                    [st.rule, st.model, st.version or "", st.labels.get("severity", "")], 1
+                )
+        yield counts
+        yield firing
 
 
 def _gauge_families(gauges: list[tuple[str, str, WindowMetrics]]) -> Iterator[Metric]:
