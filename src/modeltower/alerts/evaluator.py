@@ -38,6 +38,9 @@ from modeltower.timewindow import Window
 
 log = logging.getLogger("modeltower.alerts")
 
+# How long a per-version alert of a version that stopped sending events is kept.
+QUIET_VERSION_KEPT_US = 24 * 3_600_000_000
+
 
 def fingerprint(rule: str, model: str, version: str | None) -> str:
     """A stable id of an alert instance (PagerDuty's dedup_key, the webhook's alert id)."""
@@ -96,36 +99,45 @@ class AlertEvaluator:
 
     # ---- one run (blocking part) -------------------------------------------------------------
     def _instances(
-        self, rule: Rule, models: dict[str, list[str]], known: list[AlertState], now_us: int
+        self,
+        rule: Rule,
+        models: dict[str, dict[str, int]],
+        known: list[AlertState],
+        now_us: int,
     ) -> list[tuple[str, str | None]]:
         """(model, version) pairs a rule covers now: its model (or every model) and, per
-        version, each version seen within the window plus those it already has an instance for
-        (so an alert of a version that went quiet still resolves or keeps state)."""
+        version, each version seen within the rule's window; an instance a version already has
+        stays while the version was seen in the last day (so "no data" can be noticed) and while
+        it is pending or firing (so it resolves), and is dropped after that, so retired versions
+        do not keep alerts forever."""
         names = list(models) if rule.model == ALL_MODELS else [rule.model]
+        keep_us = max(rule.window_us, QUIET_VERSION_KEPT_US)
         out: list[tuple[str, str | None]] = []
         for name in names:
             if not rule.per_version:
                 out.append((name, rule.version))
                 continue
-            versions = set(models.get(name, []))
-            versions |= {s.version for s in known if s.model == name and s.version is not None}
+            seen = models.get(name, {})
+            versions = {v for v, last in seen.items() if last >= now_us - rule.window_us}
+            for s in known:
+                if s.model != name or s.version is None:
+                    continue
+                recent = seen.get(s.version, 0) >= now_us - keep_us
+                if recent or s.state in ("pending", "firing") or s.notified == "firing":
+                    versions.add(s.version)
             out.extend((name, v) for v in sorted(versions))
         return out
 
-    def _active_versions(
-        self, now_us: int, span_us: int, per_version: bool
-    ) -> dict[str, list[str]]:
-        """Every model, with the versions seen within ``span_us`` when a rule needs them."""
-        out: dict[str, list[str]] = {}
+    def _versions(self, per_version: bool) -> dict[str, dict[str, int]]:
+        """Every model, with each version's last event time when a rule needs them."""
+        out: dict[str, dict[str, int]] = {}
         for name in self.store.model_names():
             info = self.store.get_model(name) if per_version else None
-            out[name] = [
-                v["version"]
+            out[name] = {
+                v["version"]: v["last_seen_us"]
                 for v in (info.versions if info is not None else [])
-                if v["version"] is not None
-                and v["last_seen_us"] is not None
-                and v["last_seen_us"] >= now_us - span_us
-            ]
+                if v["version"] is not None and v["last_seen_us"] is not None
+            }
         return out
 
     def compute(self, now_us: int) -> tuple[ApplyEvaluation, RunResult]:
@@ -134,8 +146,7 @@ class AlertEvaluator:
         rules = [r for r in self._rules() if r.enabled]
         by_fp = {s.fingerprint: s for s in self.store.alert_states()}
         silences = self.store.silences()
-        span = max((r.window_us for r in rules), default=0)
-        models = self._active_versions(now_us, span, any(r.per_version for r in rules))
+        models = self._versions(any(r.per_version for r in rules))
         measurer = Measurer(self.store, self.queries, self.drift, self.quality, self.baselines)
         measurer.wanted = {"count", "labeled_count"} | {
             r.metric for r in rules if metric_source(r.metric) == "window"
