@@ -1,4 +1,4 @@
-"""``modeltower alerts``: check a rules file offline, send a channel's test notification."""
+"""``modeltower alerts``: check a rules file offline, list alerts, send a test notification."""
 
 from __future__ import annotations
 
@@ -47,3 +47,20 @@ def describe_test(answer: dict[str, Any]) -> tuple[str, bool]:
     if n["status"] == "pending" and n.get("last_error"):
         lines.append(f"  will retry: {n['last_error']}")
     return "\n".join(lines), n["status"] == "delivered"
+
+
+def list_alerts(*, url: str, state: str | None = None, api_key: str | None = None) -> str:
+    """The server's alert instances, one line each (firing first)."""
+    with _client(url, api_key) as client:
+        params = {"state": state} if state else None
+        resp = _request(client, "GET", "/v1/alerts", params=params)
+        if resp.status_code != 200:
+            raise TransferError(_describe(resp))
+        body = dict(_json(resp))
+    lines = []
+    for a in body["alerts"]:
+        muted = " (silenced)" if a["silenced"] else ""
+        lines.append(f"{a['state']:<9} {a['severity'] or '':<9} {a['rule']}: {a['summary']}{muted}")
+    counts = ", ".join(f"{n} {k}" for k, n in body["counts"].items() if n)
+    lines.append(f"{len(body['alerts'])} alert(s){': ' + counts if counts else ''}")
+    return "\n".join(lines)

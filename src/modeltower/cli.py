@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     al_sub = al.add_subparsers(dest="action", required=True)
     al_check = al_sub.add_parser("check", help="validate a rules file without starting")
     al_check.add_argument("file")
+    al_list = al_sub.add_parser("list", help="list the server's alerts, firing first")
+    al_list.add_argument("--state", choices=["ok", "pending", "firing", "resolved"])
+    _add_url(al_list)
     al_test = al_sub.add_parser("test", help="send a test notification to a channel")
     al_test.add_argument("channel")
     _add_url(al_test)
@@ -248,6 +251,9 @@ def _alerts(args: argparse.Namespace) -> int:
         except RuleError as exc:
             print(f"modeltower: {args.file}: {exc.field}: {exc.reason}", file=sys.stderr)
             return 1
+        return 0
+    if args.action == "list":
+        print(ac.list_alerts(url=args.url, state=args.state, api_key=args.api_key))
         return 0
     text, delivered = ac.describe_test(
         ac.test_channel(url=args.url, channel=args.channel, api_key=args.api_key)

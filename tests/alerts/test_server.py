@@ -153,3 +153,12 @@ def test_alerts_cli_checks_files_and_sends_test_notifications(
         assert Webhook(SECRET).verify(got[0].body, got[0].headers)["data"]["kind"] == "test"
         missing = _cli("alerts", "test", "nope", "--url", server.url)
         assert missing.returncode == 1 and "no channel named 'nope'" in missing.stderr
+        httpx.put(
+            f"{server.url}/v1/models/churn", json={"task": "classification", "positive_label": "1"}
+        )
+        httpx.post(f"{server.url}/v1/events", json=_events(100, 0.5))
+        assert httpx.post(f"{server.url}/v1/alerts/evaluate").status_code == 200
+        listed = _cli("alerts", "list", "--url", server.url, "--state", "firing")
+        assert listed.returncode == 0, listed.stderr
+        assert "firing    critical  churn-accuracy: accuracy of churn over 1h: 0.5" in listed.stdout
+        assert "1 alert(s): 1 firing" in listed.stdout
