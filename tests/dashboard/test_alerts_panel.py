@@ -170,7 +170,7 @@ def test_overview_lists_firing_alerts_and_sets_status(
     fa = by_rule["fraud-accuracy"]
     assert fa["severity"] == "critical" and fa["model"] == fa["link"] == "fraud-clf"
     assert fa["href"] == "/models/fraud-clf#panel-alerts"
-    assert fa["summary"] == "accuracy of fraud-clf is 0.7 < 0.9 over 1h"
+    assert fa["summary"] == "accuracy of fraud-clf over 1h: 0.7 (alert when < 0.9)"
     assert fa["since"].endswith(" ago")
     assert by_rule["ranker-latency"]["severity"] == "warning"
     assert "pending" in by_rule["fraud-accuracy-slow"]["cls"]  # drawn as secondary
@@ -258,7 +258,7 @@ def test_model_page_lists_instances(alert_server: ServerProcess, watched: Watche
     ]
     fa = rows[0]
     assert fa["badge"] == "firing" and fa["version"] == "all versions"
-    assert fa["summary"] == "accuracy of fraud-clf is 0.7 < 0.9 over 1h"
+    assert fa["summary"] == "accuracy of fraud-clf over 1h: 0.7 (alert when < 0.9)"
     assert fa["value"] == "0.7" and fa["threshold"] == "< 0.9"
     assert rows[2]["threshold"] == "> 10,000"
     assert "last evaluated" in page.inner_text("#alerts-hint")
@@ -310,7 +310,7 @@ def test_model_page_timeline_and_history(alert_server: ServerProcess, watched: W
         ("fraud-volume", "ok", "firing"),
     }
     fa = next(c for c in changes if c["rule"] == "fraud-accuracy")
-    assert "ok→firing" in fa["text"] and "accuracy of fraud-clf is 0.7" in fa["text"]
+    assert "ok→firing" in fa["text"] and "accuracy of fraud-clf over 1h: 0.7" in fa["text"]
 
     # A time range long before the alerts: nothing to draw, said in words.
     n = int(page.get_attribute(PANEL, "data-rendered") or 0)
@@ -370,35 +370,52 @@ def test_enable_recommended_alerts(alert_server: ServerProcess, watched: Watched
     watched.assert_clean()
 
 
-def test_enable_recommended_alerts_shows_errors_as_text(
-    alert_server: ServerProcess, watched: Watched
-) -> None:
-    """A model name the rule names cannot hold: the server refuses, the page says why."""
+def test_enable_recommended_alerts_shows_errors_as_text(tmp_path: Path, watched: Watched) -> None:
+    """A preset whose rule name is taken by the rules file: the server refuses (409), the page
+    says why, as text."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {name: 'clash-clf:no_data', model: clash-clf, metric: count,"
+        " window: 15m, op: '<', threshold: 1}\n",
+        encoding="utf-8",
+    )
+    args = ["--alert-interval", "3600", "--rules", str(rules)]
+    with ServerProcess(tmp_path / "clash.duckdb", args=args) as server:
+        send(server, "clash-clf", events("clash-clf", 5, 5, 7.0))
+        page = open_model(watched, server, "clash-clf")
+        page.click("#alerts-presets")
+        page.wait_for_function(
+            "() => document.getElementById('alerts-presets-result').dataset.created === 'error'",
+            timeout=15_000,
+        )
+        text = page.inner_text("#alerts-presets-result")
+        assert text.startswith("Could not enable the recommended alerts: ")
+        assert "rules file" in text
+        assert page.is_enabled("#alerts-presets")
+        assert not watched.dialogs
+        # The refused request itself is the only console message (Chromium logs failed loads).
+        assert all("status of 409" in e for e in watched.errors), watched.errors
+
+
+def test_odd_model_names_stay_text(alert_server: ServerProcess, watched: Watched) -> None:
+    """Presets work for any model name, and the name is text wherever an alert shows it."""
     model = "odd model <b>x"
     send(alert_server, model, events(model, 5, 5, 7.0))
     page = open_model(watched, alert_server, model)
     page.click("#alerts-presets")
     page.wait_for_function(
-        "() => document.getElementById('alerts-presets-result').dataset.created === 'error'",
+        "() => document.getElementById('alerts-presets-result').dataset.created === '5'",
         timeout=15_000,
     )
-    text = page.inner_text("#alerts-presets-result")
-    assert text.startswith("Could not enable the recommended alerts: ")
-    assert "name" in text
-    assert page.locator("#panel-alerts b").count() == 0
-    assert page.is_enabled("#alerts-presets")
-    assert not watched.dialogs
-    # The refused request itself is the only console message (Chromium logs failed loads).
-    assert all("status of 422" in e for e in watched.errors), watched.errors
-
-    # Its name is text wherever an alert shows it.
+    rules = httpx.get(alert_server.url + "/v1/alerts/rules").json()["rules"]
+    assert len([r for r in rules if r["model"] == model]) == 5
     spec = {"name": "odd-count", "model": model, "metric": "count", "window": "1h", "op": ">"}
     rule(alert_server, {**spec, "threshold": 1, "severity": "warning"})
     evaluate(alert_server)
     watched.errors.clear()
     page = open_model(watched, alert_server, model)
     summary = page.inner_text("#alerts-current tr[data-rule='odd-count'] td.summary")
-    assert summary == f"count of {model} is 5 > 1 over 1h"
+    assert summary == f"count of {model} over 1h: 5 (alert when > 1)"
     page = open_overview(watched, alert_server)
     row = "#alerts-list tr[data-rule='odd-count']"
     assert page.inner_text(row + " a.model-link") == model
