@@ -7,10 +7,13 @@ with a message saying how to install it (``scripts/test.sh`` does).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
@@ -35,7 +38,24 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     """A server with six hours of demo history and live demo traffic."""
     db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     with ServerProcess(db, args=["--demo", "--demo-backfill-hours", "6"]) as server:
+        _wait_for_demo_alerts(server)
         yield server
+
+
+def _wait_for_demo_alerts(server: ServerProcess, timeout: float = 120.0) -> None:
+    """The demo evaluates its alert rules over the backfilled hours first; wait until that
+    replay reached the present, so pages show the alerts as they are now."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = httpx.get(server.url + "/v1/alerts", timeout=10).json()
+        at = body.get("evaluated_at")
+        if (
+            at is not None
+            and time.time() - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() < 120
+        ):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the demo's alert evaluation did not reach the present")
 
 
 @pytest.fixture()
