@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from modeltower.alerts import notify, state
 from modeltower.alerts.measure import BaselineCache, Measurer
 from modeltower.alerts.rules import ALL_MODELS, Rule, metric_source
 from modeltower.alerts.silences import silenced
+from modeltower.jobs.periodic import every
 from modeltower.services.drift import DriftService
 from modeltower.services.quality import QualityService
 from modeltower.services.queries import Filters, QueryService
@@ -295,23 +295,12 @@ class AlertEvaluator:
             self._pool.shutdown(wait=False)
 
     async def _schedule(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time() + self.interval_s
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, next_at - loop.time()))
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.run_once()
-            except Exception as exc:  # e.g. the database is unavailable: try next interval
-                self.failures += 1
-                log.error("alert evaluation failed: %s", exc, exc_info=exc)
-            next_at += self.interval_s
-            behind = loop.time() - next_at
-            if behind > 0:  # runs missed while busy are skipped, the schedule stays fixed
-                next_at += self.interval_s * math.ceil(behind / self.interval_s)
+        def failed() -> None:
+            self.failures += 1
+
+        await every(
+            self.interval_s, stop, self.run_once, log=log, what="alert evaluation", on_error=failed
+        )
 
 
 def _rule_from_state(s: AlertState) -> Rule:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from modeltower.services.queries import LABELED_METRICS
 from modeltower.services.window import METRIC_NAMES
 from modeltower.timewindow import BadParameter, parse_duration
 
@@ -25,20 +26,7 @@ DEFAULT_MIN_SAMPLES = 30
 
 # Metrics of the window's own events (services/window.py), their sample count for min_samples.
 _COUNTS = {"count", "throughput", "errors", "labeled_count"}  # a count is never "too few"
-_LABELED = {
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "f1_macro",
-    "f1_weighted",
-    "roc_auc",
-    "log_loss",
-    "mae",
-    "rmse",
-    "mape",
-    "r2",
-}
+_LABELED = LABELED_METRICS
 # Drift and quality metrics (services/drift.py, services/quality.py).
 DRIFT_METRICS = ("drift_share", "drifted_features", "dataset_drift", "drift_score")
 QUALITY_METRICS = ("null_share", "out_of_range_share", "new_value_share", "type_mismatch_share")

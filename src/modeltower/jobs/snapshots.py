@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from modeltower.ingest.writer import Writer
+from modeltower.jobs.periodic import every
 from modeltower.services.queries import Filters, QueryService
 from modeltower.services.window import WindowMetrics
 from modeltower.store.base import HealthSnapshot, InsertSnapshots, ModelInfo
@@ -161,21 +162,14 @@ class SnapshotJob:
         return self.task
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time() + self.interval_s
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=max(0.0, next_at - loop.time()))
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.run_once()
-            except Exception as exc:  # e.g. the model list could not be read: try next time
-                self.failures += 1
-                log.error("health snapshot run failed: %s", exc, exc_info=exc)
-            # A fixed schedule (no drift by the run's duration); runs missed while busy are skipped.
-            next_at += self.interval_s
-            behind = loop.time() - next_at
-            if behind > 0:
-                next_at += self.interval_s * math.ceil(behind / self.interval_s)
+        def failed() -> None:  # e.g. the model list could not be read: try next time
+            self.failures += 1
+
+        await every(
+            self.interval_s,
+            stop,
+            self.run_once,
+            log=log,
+            what="health snapshot run",
+            on_error=failed,
+        )

@@ -30,6 +30,8 @@ _CONFUSION_METRICS = {"accuracy", "precision", "recall", "f1", "f1_macro", "f1_w
 _SCORE_METRICS = {"roc_auc", "log_loss"}
 _REGRESSION_METRICS = {"mae", "rmse", "mape", "r2"}
 _BUSINESS_METRICS = {"conversion_rate", "revenue", "uplift"}
+# Metrics computed from labeled events only (performance): their sample size is the label count.
+LABELED_METRICS = frozenset(_CONFUSION_METRICS | _SCORE_METRICS | _REGRESSION_METRICS)
 
 
 def parts_for(wanted: Collection[str]) -> set[str]:
