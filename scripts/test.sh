@@ -15,6 +15,13 @@ if ! command -v chromium >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
 fi
+# The PostgreSQL store's tests start a throw-away cluster with Debian's server binaries, unless
+# MODELTOWER_TEST_DATABASE_URL names a server.
+if [ -z "${MODELTOWER_TEST_DATABASE_URL:-}" ] && ! command -v initdb >/dev/null \
+  && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+fi
 echo "== ruff"; .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"; .venv/bin/mypy
