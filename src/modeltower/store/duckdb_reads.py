@@ -86,10 +86,15 @@ _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
 def aggregate(
-    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    parts: frozenset[str],
+    start_us: int | None = None,
 ) -> dict[int, WindowAggregate]:
-    """Aggregates per bucket; buckets without events are absent."""
-    base, params = _base(flt, bucket_us)
+    """Aggregates per bucket; buckets without events are absent. With ``start_us`` only events
+    from then on are read (buckets still count from ``flt.start_us``)."""
+    base, params = _base(flt, bucket_us, start_us)
     out: dict[int, WindowAggregate] = {}
     if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
         quant = f", quantile_cont(latency_ms, {_Q_LIST})" if PART_QUANTILES in parts else ", NULL"
@@ -152,6 +157,42 @@ def aggregate(
             out.setdefault(int(b), WindowAggregate()).business[name] = GroupOutcome(
                 count=int(n), conversions=int(conv), revenue=float(rev)
             )
+    return out
+
+
+def quantiles(
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None
+) -> dict[int, dict[str, float]]:
+    """Exact latency percentiles per bucket."""
+    base, params = _base(flt, bucket_us)
+    sql = f"""
+        WITH ev AS ({base})
+        SELECT b, quantile_cont(latency_ms, {_Q_LIST}) FROM ev
+        WHERE latency_ms IS NOT NULL GROUP BY b
+    """
+    return {
+        int(b): dict(zip(_Q_NAMES, map(float, q), strict=True))
+        for b, q in cur.execute(sql, params).fetchall()
+        if q is not None
+    }
+
+
+def latency_bins(
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    start_us: int | None,
+    bin_sql: str,
+) -> dict[int, dict[int, int]]:
+    """Latency sketch bins (``bin_sql`` of ``latency_ms``) of raw events per bucket."""
+    base, params = _base(flt, bucket_us, start_us)
+    sql = f"""
+        WITH ev AS ({base})
+        SELECT b, {bin_sql} AS bin, count(*) FROM ev WHERE latency_ms IS NOT NULL GROUP BY ALL
+    """
+    out: dict[int, dict[int, int]] = {}
+    for b, bin_, n in cur.execute(sql, params).fetchall():
+        out.setdefault(int(b), {})[int(bin_)] = int(n)
     return out
 
 

@@ -6,6 +6,8 @@ import time
 
 import duckdb
 
+from modeltower.store import duckdb_rollups
+
 # Each entry is applied once, in its own transaction, and recorded in schema_migrations.
 # Never edit a released entry: append a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -216,6 +218,12 @@ MIGRATIONS: list[tuple[int, str]] = [
             error           VARCHAR
         );
         """,
+    ),
+    (
+        5,
+        # per-minute rollups (store/duckdb_rollups.py), filled from the events already stored
+        duckdb_rollups.SCHEMA
+        + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True)),
     ),
 ]
 

@@ -19,6 +19,7 @@ from modeltower.store import (
     duckdb_features,
     duckdb_health,
     duckdb_reads,
+    duckdb_rollups,
 )
 from modeltower.store.alert_types import (
     ALERT_OPS,
@@ -92,6 +93,9 @@ _INSERT_EVENTS = (
     "INSERT INTO events (k, " + ", ".join(_EVENT_COLS) + ") "
     "SELECT md5_number(model || chr(0) || id), " + ", ".join(_EVENT_COLS) + " FROM batch_events"
 )
+_FEEDBACK_EVENTS = (
+    "SELECT * FROM events WHERE k IN (SELECT md5_number(model || chr(0) || id) FROM batch_feedback)"
+)
 _PROBE_EVENTS = (
     "SELECT b.i FROM batch_events b JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
 )
@@ -110,6 +114,7 @@ class DuckDBStore(Store):
         self.registry = Registry()
         self._committed_tables: list[pa.Table] = []
         self._lock = threading.Lock()  # guards open/close against concurrent reads
+        self.rollup_policy = duckdb_rollups.Policy()
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -251,6 +256,10 @@ class DuckDBStore(Store):
             con.register("batch_events", table)
             try:
                 con.execute(_INSERT_EVENTS)
+                # the rows just inserted: the table's tail by seq (their keys already computed)
+                first = self._seq - table.num_rows
+                source = f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
+                duckdb_rollups.add(con, source, 1, sketch=True)
                 self._committed_tables.append(table)
             finally:
                 _unregister(con, "batch_events")
@@ -294,6 +303,8 @@ class DuckDBStore(Store):
         now_us = int(time.time() * 1_000_000)
         con.register("batch_feedback", table)
         try:
+            # The events' rollup contributions move with their feedback: out before, in after.
+            duckdb_rollups.add(con, _FEEDBACK_EVENTS, -1, sketch=False)
             con.execute(
                 """
                 INSERT INTO feedback AS f
@@ -309,6 +320,7 @@ class DuckDBStore(Store):
                 """,
                 [now_us],
             )
+            duckdb_rollups.add(con, _FEEDBACK_EVENTS, 1, sketch=False)
             matched = con.execute(
                 "SELECT b.model, b.id FROM batch_feedback b "
                 "JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
@@ -333,7 +345,7 @@ class DuckDBStore(Store):
         self, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
     ) -> dict[int, WindowAggregate]:
         with self.reader() as cur:
-            return duckdb_reads.aggregate(cur, flt, bucket_us, parts)
+            return duckdb_rollups.window_aggregate(cur, flt, bucket_us, parts, self.rollup_policy)
 
     def rolling_quantiles(
         self, flt: EventFilter, bucket_us: int, rolling_us: int

@@ -1,0 +1,366 @@
+"""Per-minute rollups of the DuckDB store: kept up to date in the writer's transaction.
+
+For every (model, version, group, minute) the rollups hold what :class:`WindowAggregate` is
+made of — counts, error and latency sums, classification matches and a confusion table,
+regression error power sums, conversions and revenue — and a DDSketch of latency (log-spaced
+bins, relative accuracy :data:`SKETCH_ALPHA`). Long windows read them for their whole minutes
+and the raw events only for the partial minutes at their edges (store/duckdb_store.py).
+
+One mechanism keeps them right: :func:`add` adds (or with ``sign=-1`` subtracts) the
+contributions of a set of events, with their feedback applied. Inserted events are added once;
+feedback subtracts its events' contributions before it is applied and adds them after, so a late
+label moves its event from "unlabeled" to its confusion cell in the event's own minute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from modeltower.metrics.business import GroupOutcome
+from modeltower.metrics.latency import PERCENTILES
+from modeltower.metrics.regression import RegressionAggregate
+from modeltower.store import duckdb_reads
+from modeltower.store.base import (
+    PART_BUSINESS,
+    PART_CONFUSION,
+    PART_QUANTILES,
+    PART_REGRESSION,
+    EventFilter,
+    WindowAggregate,
+)
+
+MINUTE_US = 60_000_000
+HOUR_US = 60 * MINUTE_US
+SKETCH_ALPHA = 0.01  # a quantile from the sketch is within 1 % of the true value at its rank
+_GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA)
+_LN_GAMMA = math.log(_GAMMA)
+ZERO_BIN = -(2**31)  # latencies of 0 (and below the smallest positive bin)
+NONE_KEY = "\x00"  # NULL version / group in a key column (primary keys cannot be NULL)
+_EPS = float(np.finfo(np.float64).eps)
+_Q = list(PERCENTILES.items())
+
+SCHEMA = """
+CREATE TABLE rollup_minute (
+    model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
+    n BIGINT NOT NULL, errors BIGINT NOT NULL,
+    lat_n BIGINT NOT NULL, lat_sum DOUBLE NOT NULL, lat_max DOUBLE,
+    cls_n BIGINT NOT NULL, cls_match BIGINT NOT NULL,
+    reg_n BIGINT NOT NULL, reg_abs DOUBLE NOT NULL, reg_sq DOUBLE NOT NULL,
+    reg_ape DOUBLE NOT NULL, reg_y DOUBLE NOT NULL, reg_y2 DOUBLE NOT NULL,
+    conv_n BIGINT NOT NULL, conv_known BIGINT NOT NULL, rev_sum DOUBLE NOT NULL,
+    rev_known BIGINT NOT NULL,
+    PRIMARY KEY (model, version, grp, minute)
+);
+CREATE TABLE rollup_confusion (
+    model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
+    lab VARCHAR NOT NULL, pred VARCHAR NOT NULL, n BIGINT NOT NULL,
+    PRIMARY KEY (model, version, grp, minute, lab, pred)
+);
+CREATE TABLE rollup_latency (
+    model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
+    bin INTEGER NOT NULL, n BIGINT NOT NULL,  -- "minute" is the hour's start here
+    PRIMARY KEY (model, version, grp, minute, bin)
+);
+"""
+
+_KEY = f"e.model, coalesce(e.version, '{NONE_KEY}'), coalesce(e.grp, '{NONE_KEY}'), e.ts // {MINUTE_US} * {MINUTE_US}"
+# The sketch is kept per hour: per minute it would hold nearly a row per event at low rates.
+_HOUR_KEY = _KEY.replace(str(MINUTE_US), str(HOUR_US))
+_CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
+_REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
+BIN_SQL = (
+    f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {_LN_GAMMA!r}), {ZERO_BIN + 1})"
+    f"::INTEGER ELSE {ZERO_BIN} END"
+)
+
+
+def _effective(source: str) -> str:
+    """Rows of ``source`` (event columns, with ``k``) with their feedback applied."""
+    return f"""
+        SELECT e.model, e.version, e.grp, e.ts, e.prediction, e.prediction_num, e.latency_ms,
+               e.error,
+               coalesce(f.label, e.label) AS lab,
+               CASE WHEN f.label IS NOT NULL THEN f.label_num ELSE e.label_num END AS labn,
+               coalesce(f.converted, e.converted) AS conv,
+               coalesce(f.revenue, e.revenue) AS rev
+        FROM ({source}) e LEFT JOIN feedback f ON f.k = e.k
+    """
+
+
+def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
+    """The statements adding ``sign`` times the contributions of the events selected by
+    ``source`` (a SELECT of event columns including ``k``) to the rollups; ``sketch`` adds their
+    latencies to the sketch too (new events only: feedback never changes a latency)."""
+    # The events with their feedback applied are read once, for the three tables.
+    ev = "SELECT * FROM rollup_batch"
+    s = int(sign)
+    out = [
+        f"CREATE OR REPLACE TEMP TABLE rollup_batch AS {_effective(source)}",
+        f"""
+        INSERT INTO rollup_minute
+        SELECT {_KEY}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
+               {s} * coalesce(sum(latency_ms), 0), {"max(latency_ms)" if s > 0 else "NULL"},
+               {s} * count(*) FILTER (WHERE {_CLS}),
+               {s} * count(*) FILTER (WHERE {_CLS} AND lab = prediction),
+               {s} * count(*) FILTER (WHERE {_REG}),
+               {s} * coalesce(sum(abs(labn - prediction_num)) FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum((labn - prediction_num) * (labn - prediction_num)) FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r}))
+                              FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum(labn) FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum(labn * labn) FILTER (WHERE {_REG}), 0),
+               {s} * count(*) FILTER (WHERE conv), {s} * count(conv),
+               {s} * coalesce(sum(rev), 0), {s} * count(rev)
+        FROM ({ev}) e GROUP BY ALL
+        ON CONFLICT DO UPDATE SET
+            n = n + excluded.n, errors = errors + excluded.errors,
+            lat_n = lat_n + excluded.lat_n, lat_sum = lat_sum + excluded.lat_sum,
+            lat_max = greatest(lat_max, excluded.lat_max),
+            cls_n = cls_n + excluded.cls_n, cls_match = cls_match + excluded.cls_match,
+            reg_n = reg_n + excluded.reg_n, reg_abs = reg_abs + excluded.reg_abs,
+            reg_sq = reg_sq + excluded.reg_sq, reg_ape = reg_ape + excluded.reg_ape,
+            reg_y = reg_y + excluded.reg_y, reg_y2 = reg_y2 + excluded.reg_y2,
+            conv_n = conv_n + excluded.conv_n, conv_known = conv_known + excluded.conv_known,
+            rev_sum = rev_sum + excluded.rev_sum, rev_known = rev_known + excluded.rev_known
+        """,
+        f"""
+        INSERT INTO rollup_confusion
+        SELECT {_KEY}, lab, prediction, {s} * count(*) FROM ({ev}) e WHERE {_CLS} GROUP BY ALL
+        ON CONFLICT DO UPDATE SET n = n + excluded.n
+        """,
+    ]
+    if sketch:
+        out.append(
+            f"""
+            INSERT INTO rollup_latency
+            SELECT {_HOUR_KEY}, {BIN_SQL}, count(*) FROM ({ev}) e
+            WHERE latency_ms IS NOT NULL GROUP BY ALL
+            ON CONFLICT DO UPDATE SET n = n + excluded.n
+            """
+        )
+    out.append("DROP TABLE rollup_batch")
+    return out
+
+
+def add(con: duckdb.DuckDBPyConnection, source: str, sign: int, sketch: bool) -> None:
+    """Apply :func:`add_sql` inside the writer's transaction."""
+    for sql in add_sql(source, sign, sketch):
+        con.execute(sql)
+
+
+# ---- reads ------------------------------------------------------------------------------------
+def _where(flt: EventFilter, a_us: int, b_us: int) -> tuple[str, list[Any]]:
+    where = ["model = ?", "minute >= ?", "minute < ?"]
+    params: list[Any] = [flt.model, a_us, b_us]
+    if flt.version is not None:
+        where.append("version = ?")
+        params.append(flt.version)
+    if flt.group is not None:
+        where.append("grp = ?")
+        params.append(flt.group)
+    return " AND ".join(where), params
+
+
+def _bucket(flt: EventFilter, bucket_us: int | None) -> str:
+    return f"((minute - {int(flt.start_us)}) // {int(bucket_us)})" if bucket_us else "0"
+
+
+def aggregate(
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    parts: frozenset[str],
+    a_us: int,
+    b_us: int,
+) -> dict[int, WindowAggregate]:
+    """Aggregates of the whole minutes [a_us, b_us) per bucket (quantiles left out)."""
+    where, params = _where(flt, a_us, b_us)
+    b = _bucket(flt, bucket_us)
+    out: dict[int, WindowAggregate] = {}
+    rows = cur.execute(
+        f"""
+        SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
+               sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
+               sum(reg_y), sum(reg_y2)
+        FROM rollup_minute WHERE {where} GROUP BY bk HAVING sum(n) > 0
+        """,
+        params,
+    ).fetchall()
+    for r in rows:
+        reg = None
+        reg_n = int(r[8])
+        if reg_n and PART_REGRESSION in parts:
+            mean = float(r[12]) / reg_n
+            reg = RegressionAggregate(
+                n=reg_n,
+                sum_abs_err=float(r[9]),
+                sum_sq_err=float(r[10]),
+                sum_ape=float(r[11]),
+                mean_y=mean,
+                m2_y=max(float(r[13]) - reg_n * mean * mean, 0.0),
+            )
+        out[int(r[0])] = WindowAggregate(
+            count=int(r[1]),
+            errors=int(r[2]),
+            latency_n=int(r[3]),
+            latency_sum=float(r[4]),
+            latency_max=None if r[5] is None else float(r[5]),
+            labeled=int(r[6]),
+            matches=int(r[7]),
+            regression=reg,
+        )
+    if PART_CONFUSION in parts:
+        for bk, lab, pred, n in cur.execute(
+            f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
+            "GROUP BY ALL HAVING sum(n) > 0",
+            params,
+        ).fetchall():
+            out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
+    if PART_BUSINESS in parts:
+        for bk, grp, n, conv, rev in cur.execute(
+            f"""
+            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
+            WHERE {where} GROUP BY ALL
+            HAVING sum(n) > 0 AND (grp <> '{NONE_KEY}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
+            """,
+            params,
+        ).fetchall():
+            name = "(none)" if grp == NONE_KEY else grp
+            out.setdefault(int(bk), WindowAggregate()).business[name] = GroupOutcome(
+                count=int(n), conversions=int(conv), revenue=float(rev)
+            )
+    return out
+
+
+def sketch_bins(
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, a_us: int, b_us: int
+) -> dict[int, dict[int, int]]:
+    """Latency sketch bins of the whole minutes [a_us, b_us), per bucket."""
+    where, params = _where(flt, a_us, b_us)
+    out: dict[int, dict[int, int]] = {}
+    for bk, bin_, n in cur.execute(
+        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
+        f"WHERE {where} GROUP BY ALL",
+        params,
+    ).fetchall():
+        out.setdefault(int(bk), {})[int(bin_)] = int(n)
+    return out
+
+
+def bin_value(b: int) -> float:
+    """The value a bin stands for: the point within SKETCH_ALPHA of everything in it."""
+    return 0.0 if b == ZERO_BIN else 2 * _GAMMA**b / (_GAMMA + 1)
+
+
+def sketch_quantiles(bins: dict[int, int]) -> dict[str, float] | None:
+    """p50 … p99 from merged bins: the bin holding the value at rank ⌊q·(n−1)⌋."""
+    n = sum(bins.values())
+    if n <= 0:
+        return None
+    order = sorted((b, c) for b, c in bins.items() if c > 0)
+    out: dict[str, float] = {}
+    for name, q in _Q:
+        rank = math.floor(q * (n - 1))
+        seen = 0
+        for b, c in order:
+            seen += c
+            if seen > rank:
+                out[name] = bin_value(b)
+                break
+    return out
+
+
+# ---- the read path: rollups for whole minutes, raw events for the edges -----------------------
+@dataclass
+class Policy:
+    """When a window reads rollups, and when its percentiles come from the sketch."""
+
+    # Shorter windows read raw events only: they are cheap to scan and their percentiles exact.
+    min_span_us: int = 60 * MINUTE_US
+    # Percentiles stay exact (from raw events) up to this many latencies in the window.
+    exact_quantiles_max: int = 200_000
+
+
+def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int, int] | None:
+    """The whole minutes [a, b) of the window that rollups answer, or None for raw only (tag
+    filters, short windows, buckets that do not fall on minutes)."""
+    if flt.tags:
+        return None
+    a = -(-flt.start_us // MINUTE_US) * MINUTE_US
+    b = flt.end_us // MINUTE_US * MINUTE_US
+    if b - a < policy.min_span_us:
+        return None
+    if bucket_us and (bucket_us % MINUTE_US or flt.start_us % MINUTE_US):
+        return None
+    return a, b
+
+
+def window_aggregate(
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    parts: frozenset[str],
+    policy: Policy,
+) -> dict[int, WindowAggregate]:
+    """What ``duckdb_reads.aggregate`` answers, from rollups where they apply."""
+    cut = split(flt, bucket_us, policy)
+    if cut is None:
+        return duckdb_reads.aggregate(cur, flt, bucket_us, parts)
+    a, b = cut
+    raw_parts = parts - {PART_QUANTILES}
+    pieces = [
+        aggregate(cur, flt, bucket_us, parts, a, b),
+        duckdb_reads.aggregate(cur, _until(flt, a), bucket_us, raw_parts),
+        duckdb_reads.aggregate(cur, flt, bucket_us, raw_parts, start_us=b),
+    ]
+    out: dict[int, WindowAggregate] = {}
+    for piece in pieces:
+        for k, agg in piece.items():
+            out[k] = out[k].merge(agg) if k in out else agg
+    if PART_QUANTILES in parts and out:
+        total = sum(agg.latency_n for agg in out.values())
+        if total <= policy.exact_quantiles_max:
+            exact = duckdb_reads.quantiles(cur, flt, bucket_us)
+            for k, q in exact.items():
+                out[k].quantiles = q
+        else:
+            _sketch_quantiles(cur, flt, bucket_us, out)
+    return out
+
+
+def _sketch_quantiles(
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    out: dict[int, WindowAggregate],
+) -> None:
+    """Percentiles from the hourly sketch for the window's whole hours, plus the bins of the raw
+    events of its partial hours; exact from raw events when buckets do not fall on hours."""
+    ha = -(-flt.start_us // HOUR_US) * HOUR_US
+    hb = flt.end_us // HOUR_US * HOUR_US
+    if hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+        for k, q in duckdb_reads.quantiles(cur, flt, bucket_us).items():
+            if k in out:
+                out[k].quantiles = q
+        return
+    bins = sketch_bins(cur, flt, bucket_us, ha, hb)
+    for edge in (
+        duckdb_reads.latency_bins(cur, _until(flt, ha), bucket_us, None, BIN_SQL),
+        duckdb_reads.latency_bins(cur, flt, bucket_us, hb, BIN_SQL),
+    ):
+        for k, counts in edge.items():
+            into = bins.setdefault(k, {})
+            for bin_, n in counts.items():
+                into[bin_] = into.get(bin_, 0) + n
+    for k, counts in bins.items():
+        if k in out:
+            out[k].quantiles = sketch_quantiles(counts)
+
+
+def _until(flt: EventFilter, end_us: int) -> EventFilter:
+    return EventFilter(flt.model, flt.start_us, end_us, flt.version, flt.group, flt.tags)
