@@ -18,7 +18,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -140,9 +140,8 @@ class Server:
         return psycopg.connect(self.admin_url, autocommit=True)
 
     def url_of(self, name: str) -> str:
-        info = psycopg.conninfo.conninfo_to_dict(self.admin_url)
-        info["dbname"] = name
-        return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in info.items()})
+        """The server's URL with another database name."""
+        return urlunsplit(urlsplit(self.admin_url)._replace(path="/" + quote(name)))
 
     def create_database(self) -> str:
         """A new, empty database; returns its connection URL."""
@@ -169,6 +168,8 @@ def server() -> Server:
     with _lock:
         if _server is None:
             url = os.environ.get(ENV_URL)
+            if url and not url.startswith(("postgresql://", "postgres://")):
+                raise PostgresUnavailable(f"{ENV_URL} must be a postgresql:// URL")
             if not url:
                 bindir = find_bindir()
                 if bindir is None:

@@ -30,7 +30,7 @@ from modeltower.api import (
     prometheus,
     seed,
 )
-from modeltower.config import ConfigError, Settings
+from modeltower.config import ConfigError, Settings, is_postgres_url
 from modeltower.ingest.writer import Writer
 from modeltower.jobs.drift_summaries import DriftSummaryJob
 from modeltower.jobs.snapshots import SnapshotJob
@@ -47,7 +47,13 @@ log = logging.getLogger("modeltower")
 
 
 def make_store(settings: Settings) -> Store:
-    """The configured store backend."""
+    """The configured store backend: PostgreSQL when a database URL is set, else DuckDB."""
+    if settings.database_url:
+        if not is_postgres_url(settings.database_url):
+            raise ConfigError("database_url must be a postgresql:// URL")
+        from modeltower.store.pg_store import PostgresStore  # psycopg only when asked for
+
+        return PostgresStore(settings.database_url, readers=settings.readers)
     return DuckDBStore(
         settings.db_path, readers=settings.readers, memory_limit=settings.memory_limit
     )

@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the HTTP service and dashboard")
     serve.add_argument("--db", help="DuckDB file (default ./modeltower.duckdb)")
+    serve.add_argument(
+        "--database-url",
+        help="PostgreSQL database instead of the DuckDB file, postgresql://user:pass@host/db "
+        "(default: $MODELTOWER_DATABASE_URL)",
+    )
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument(
@@ -136,6 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
         from_env()
         .replace(
             db_path=args.db,
+            database_url=args.database_url,
             host=args.host,
             port=args.port,
             demo=args.demo,

@@ -17,6 +17,8 @@ class Settings:
     """Everything ``create_app`` needs; no global state."""
 
     db_path: str = "modeltower.duckdb"
+    # PostgreSQL instead of the DuckDB file: postgresql://user:password@host:5432/dbname
+    database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     demo: bool = False
@@ -43,6 +45,11 @@ class Settings:
 
     def validate(self) -> Settings:
         """Refuse settings that cannot work, loudly and before anything starts."""
+        if self.database_url is not None and not is_postgres_url(self.database_url):
+            raise ConfigError(
+                "database_url must be a PostgreSQL URL (postgresql://user:password@host/dbname), "
+                f"got {_redacted(self.database_url)!r}"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         if self.max_body_bytes < 1024:
@@ -86,6 +93,20 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (None values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database (postgresql:// or postgres://)."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _redacted(url: str) -> str:
+    """The URL without the password, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    cred, _, host = rest.rpartition("@")
+    return f"{scheme}://{cred.split(':', 1)[0]}:***@{host}" if ":" in cred else url
 
 
 _ENV_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
