@@ -181,12 +181,13 @@ async def test_a_database_from_before_rollups_gets_them_built(make_api: MakeApi)
     async with make_api(db_name="old.duckdb") as api:
         await _load(api, t0)
         store = api.app.state.store
-        # make it look like the previous release: no rollup tables, schema version 4
+        # make it look like the release before rollups: schema version 4
         con = store._con
         con.execute(
             "DROP TABLE rollup_minute; DROP TABLE rollup_confusion; DROP TABLE rollup_latency"
         )
-        con.execute("DELETE FROM schema_migrations WHERE version = 5")
+        con.execute("DROP TABLE retention")
+        con.execute("DELETE FROM schema_migrations WHERE version >= 5")
     async with make_api(db_name="old.duckdb") as api:
         flt = EventFilter("clf", t0 + 5 * S, t0 + 70 * HOUR)
         assert _compare(api, flt, None) == 1

@@ -478,6 +478,22 @@ class DeleteReference:
 
 
 @dataclass(frozen=True)
+class EnforceRetention:
+    """Write op: delete raw events (and their feedback) from before ``raw_before_us``, and
+    rollups, summaries, snapshots and alert history from before ``rollups_before_us``; result:
+    a :class:`RetentionResult`."""
+
+    raw_before_us: int
+    rollups_before_us: int
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    events: int
+    rollup_rows: int
+
+
+@dataclass(frozen=True)
 class AddDriftSummaries:
     """Write op: add histogram counts to a reference's summaries and advance its progress."""
 
@@ -496,5 +512,6 @@ WriteOp = (
     | FillReference
     | DeleteReference
     | AddDriftSummaries
+    | EnforceRetention
     | AlertOp
 )

@@ -284,6 +284,8 @@ class Policy:
     min_span_us: int = 60 * MINUTE_US
     # Percentiles stay exact (from raw events) up to this many latencies in the window.
     exact_quantiles_max: int = 200_000
+    # Raw events before this have expired (retention): such windows take the sketch.
+    raw_from_us: int = 0
 
 
 def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int, int] | None:
@@ -293,7 +295,10 @@ def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int,
         return None
     a = -(-flt.start_us // MINUTE_US) * MINUTE_US
     b = flt.end_us // MINUTE_US * MINUTE_US
-    if b - a < policy.min_span_us:
+    # (short windows go to raw events, unless those have expired: the rollups still know)
+    if b - a < policy.min_span_us and flt.start_us >= policy.raw_from_us:
+        return None
+    if b <= a:
         return None
     if bucket_us and (bucket_us % MINUTE_US or flt.start_us % MINUTE_US):
         return None
@@ -324,7 +329,7 @@ def window_aggregate(
             out[k] = out[k].merge(agg) if k in out else agg
     if PART_QUANTILES in parts and out:
         total = sum(agg.latency_n for agg in out.values())
-        if total <= policy.exact_quantiles_max:
+        if total <= policy.exact_quantiles_max and flt.start_us >= policy.raw_from_us:
             exact = duckdb_reads.quantiles(cur, flt, bucket_us)
             for k, q in exact.items():
                 out[k].quantiles = q

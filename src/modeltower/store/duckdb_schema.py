@@ -6,7 +6,7 @@ import time
 
 import duckdb
 
-from modeltower.store import duckdb_rollups
+from modeltower.store import duckdb_retention, duckdb_rollups
 
 # Each entry is applied once, in its own transaction, and recorded in schema_migrations.
 # Never edit a released entry: append a new one.
@@ -225,6 +225,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         duckdb_rollups.SCHEMA
         + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True)),
     ),
+    (6, duckdb_retention.SCHEMA),  # retention cut-offs (store/duckdb_retention.py)
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -19,6 +20,7 @@ from modeltower.store import (
     duckdb_features,
     duckdb_health,
     duckdb_reads,
+    duckdb_retention,
     duckdb_rollups,
 )
 from modeltower.store.alert_types import (
@@ -38,6 +40,7 @@ from modeltower.store.base import (
     ColumnSpec,
     DailyHealth,
     DeleteReference,
+    EnforceRetention,
     EventFilter,
     FeatureData,
     FillReference,
@@ -132,6 +135,7 @@ class DuckDBStore(Store):
         for name in duckdb_reads.declared_models(con):
             self.registry.ensure(name)
         self._con = con
+        self._load_retention(con)
         for _ in range(self._readers):
             self._pool.put(con.cursor())
 
@@ -148,6 +152,10 @@ class DuckDBStore(Store):
                 self._con.execute("CHECKPOINT")
             self._con.close()
             self._con = None
+
+    def _load_retention(self, con: duckdb.DuckDBPyConnection) -> None:
+        raw_before, _ = duckdb_retention.cutoffs(con)
+        self.rollup_policy = dataclasses.replace(self.rollup_policy, raw_from_us=raw_before)
 
     def maintenance(self) -> None:
         """Checkpoint the WAL into the database file (called by the writer when idle)."""
@@ -203,6 +211,8 @@ class DuckDBStore(Store):
                     results[j] = duckdb_drift.delete_reference(con, op.model)
                 elif isinstance(op, AddDriftSummaries):
                     results[j] = duckdb_drift.add_summaries(con, op.ref_id, op.rows, op.last_seq)
+                elif isinstance(op, EnforceRetention):
+                    results[j] = duckdb_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = duckdb_alerts.apply(con, op)
             con.execute("COMMIT")
@@ -219,6 +229,8 @@ class DuckDBStore(Store):
         for op in ops:
             if isinstance(op, PutModelSettings):
                 self.registry.ensure(op.model)
+            elif isinstance(op, EnforceRetention):
+                self._load_retention(con)
         return results
 
     def _insert_events(
