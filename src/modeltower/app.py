@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
@@ -33,6 +34,7 @@ from modeltower.api import (
 from modeltower.config import ConfigError, Settings, is_postgres_url
 from modeltower.ingest.writer import Writer
 from modeltower.jobs.drift_summaries import DriftSummaryJob
+from modeltower.jobs.retention import RetentionJob
 from modeltower.jobs.snapshots import SnapshotJob
 from modeltower.services.drift import DriftService
 from modeltower.services.drift_trend import DriftTrendService
@@ -150,6 +152,9 @@ def _start_alerts(
         base_url=settings.base_url,
         on_notify=worker.wake,
     )
+    evaluator.leader = functools.partial(store.is_leader, "alerts")
+    evaluator.refresh = svc.reload  # rules and channels changed through another process
+    worker.leader = functools.partial(store.is_leader, "delivery")
     svc.evaluator = evaluator
     svc.wake_delivery = worker.wake
     app.state.alerts, app.state.alert_evaluator, app.state.delivery = svc, evaluator, worker
@@ -175,6 +180,8 @@ def create_app(settings: Settings) -> FastAPI:
         tasks: list[asyncio.Task[Any]] = []
         app.state.prometheus = prometheus.PrometheusExporter(app.state.queries)
         app.state.snapshots = SnapshotJob(app.state.queries, writer, settings.snapshot_interval_s)
+        # With several processes on one database, one of them runs each periodic job.
+        app.state.snapshots.leader = functools.partial(store.is_leader, "snapshots")
         tasks.append(app.state.snapshots.start(stop))  # stopped by ``stop`` before the writer
         app.state.references = ReferenceService(store, writer, app.state.queries)
         app.state.drift = DriftService(app.state.queries, app.state.references)
@@ -183,8 +190,17 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.drift_job = DriftSummaryJob(
             store, writer, app.state.references, settings.drift_interval_s
         )
+        app.state.drift_job.leader = functools.partial(store.is_leader, "drift")
         tasks.append(app.state.drift_job.start(stop))
         tasks += _start_alerts(app, settings, rules, stop)
+        app.state.retention = RetentionJob(
+            writer,
+            raw_days=settings.raw_retention_days,
+            rollup_days=settings.rollup_retention_days,
+            interval_s=settings.retention_interval_s,
+        )
+        app.state.retention.leader = functools.partial(store.is_leader, "retention")
+        tasks.append(app.state.retention.start(stop))
         if settings.demo:
             tasks.append(await _start_demo(app, settings, stop))
         # Everything allocated so far lives as long as the app: keep it out of the collector's

@@ -42,6 +42,9 @@ class Settings:
     delivery_backoff_s: float = 1.0  # first retry delay; doubles per attempt, with jitter
     delivery_backoff_max_s: float = 300.0
     delivery_give_up_s: float = 24 * 3600.0  # a notification still failing after this fails
+    raw_retention_days: float = 30.0  # raw events; long windows then read the rollups
+    rollup_retention_days: float = 400.0  # rollups, drift summaries, snapshots, alert history
+    retention_interval_s: float = 3600.0
 
     def validate(self) -> Settings:
         """Refuse settings that cannot work, loudly and before anything starts."""
@@ -76,6 +79,14 @@ class Settings:
         ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("raw_retention_days", "rollup_retention_days", "retention_interval_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.rollup_retention_days < self.raw_retention_days:
+            raise ConfigError(
+                "rollup_retention_days must be at least raw_retention_days: long windows read "
+                "the rollups once raw events are gone"
+            )
         if self.delivery_backoff_max_s < self.delivery_backoff_s:
             raise ConfigError("delivery_backoff_max_s must be at least delivery_backoff_s")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):

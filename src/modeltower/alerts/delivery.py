@@ -83,6 +83,7 @@ class DeliveryWorker:
         # sending the channel's other notifications would only collect more 429s.
         self._paused: dict[str, float] = {}
         self._wake = asyncio.Event()
+        self.leader: Callable[[], bool] | None = None  # see Store.is_leader
         self._loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[None] | None = None
         self.attempts = 0
@@ -278,7 +279,8 @@ class DeliveryWorker:
             while not stop.is_set():
                 self._wake.clear()  # before the pass: a wake during it means "go again"
                 try:
-                    attempted = await self.run_once()
+                    lead = self.leader is None or await asyncio.to_thread(self.leader)
+                    attempted = await self.run_once() if lead else 0
                 except Exception as exc:  # e.g. the store could not be read: try next time
                     self.errors += 1
                     log.error("delivery pass failed: %s", exc, exc_info=exc)

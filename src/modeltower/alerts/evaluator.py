@@ -92,6 +92,9 @@ class AlertEvaluator:
         self.failures = 0
         self.last_run_us: int | None = None
         self.task: asyncio.Task[None] | None = None
+        self.leader: Callable[[], bool] | None = None  # see Store.is_leader
+        # Called before each run: rules changed by another process become visible.
+        self.refresh: Callable[[], None] | None = None
         self._lock = asyncio.Lock()
         self.baselines = BaselineCache()
         # Queries of one run go to two threads: DuckDB releases the GIL, the machine has cores.
@@ -264,6 +267,8 @@ class AlertEvaluator:
         """One evaluation of every rule; at ``now_us`` (a simulated clock) when given."""
         async with self._lock:  # a manual run and the loop never interleave
             now = int(self._clock() * 1_000_000) if now_us is None else now_us
+            if self.refresh is not None:
+                await asyncio.to_thread(self.refresh)
             op, result = await asyncio.to_thread(self.compute, now)
             if op.states or op.drop or op.transitions or op.notifications:
                 await self._write(op)  # type: ignore[misc]
@@ -299,7 +304,13 @@ class AlertEvaluator:
             self.failures += 1
 
         await every(
-            self.interval_s, stop, self.run_once, log=log, what="alert evaluation", on_error=failed
+            self.interval_s,
+            stop,
+            self.run_once,
+            log=log,
+            what="alert evaluation",
+            on_error=failed,
+            leader=self.leader,
         )
 
 

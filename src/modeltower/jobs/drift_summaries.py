@@ -43,6 +43,7 @@ class DriftSummaryJob:
         self.writer = writer
         self.refs = refs
         self.interval_s = interval_s
+        self.leader: Callable[[], bool] | None = None  # see Store.is_leader
         self._clock = clock
         self.runs = 0
         self.failures = 0
@@ -98,7 +99,8 @@ class DriftSummaryJob:
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await self.run_once()
+                if self.leader is None or await asyncio.to_thread(self.leader):
+                    await self.run_once()
             except Exception as exc:  # e.g. the store is closing: try again next time
                 self.failures += 1
                 log.error("drift summary run failed: %s", exc, exc_info=exc)

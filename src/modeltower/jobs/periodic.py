@@ -16,12 +16,14 @@ async def every(
     log: logging.Logger,
     what: str,
     on_error: Callable[[], None] = lambda: None,
+    leader: Callable[[], bool] | None = None,
 ) -> None:
     """Call ``run`` every ``interval_s`` (the first one interval in) until ``stop`` is set.
 
     The schedule is fixed — it does not drift by the runs' duration — and runs missed while one
     was busy are skipped rather than run back to back. A failing run is logged (and counted with
-    ``on_error``) and the next one happens on schedule: a job never dies of one bad run."""
+    ``on_error``) and the next one happens on schedule: a job never dies of one bad run. With
+    ``leader``, a tick runs only while it answers True (one process of several runs the job)."""
     loop = asyncio.get_running_loop()
     next_at = loop.time() + interval_s
     while True:
@@ -31,7 +33,8 @@ async def every(
         except TimeoutError:
             pass
         try:
-            await run()
+            if leader is None or await asyncio.to_thread(leader):
+                await run()
         except Exception as exc:  # e.g. the database is unavailable: try next interval
             on_error()
             log.error("%s failed: %s", what, exc, exc_info=exc)

@@ -21,7 +21,7 @@ DAY_US = 86_400_000_000
 
 
 class RetentionJob:
-    """Deletes what has expired every ``interval_s`` (and once shortly after start)."""
+    """Deletes what has expired every ``interval_s`` (the first time one interval after start)."""
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class RetentionJob:
         self.runs = 0
         self.failures = 0
         self.task: asyncio.Task[None] | None = None
+        self.leader: Callable[[], bool] | None = None  # see Store.is_leader
 
     async def run_once(self, now_us: int | None = None) -> RetentionResult:
         """Delete what expired by ``now_us`` (default: now)."""
@@ -65,5 +66,11 @@ class RetentionJob:
             self.failures += 1
 
         await every(
-            self.interval_s, stop, self.run_once, log=log, what="retention", on_error=failed
+            self.interval_s,
+            stop,
+            self.run_once,
+            log=log,
+            what="retention",
+            on_error=failed,
+            leader=self.leader,
         )

@@ -97,6 +97,7 @@ class SnapshotJob:
         self.runs = 0  # completed periodic runs
         self.failures = 0  # models (or whole runs) whose snapshot failed; each one is logged
         self.task: asyncio.Task[None] | None = None
+        self.leader: Callable[[], bool] | None = None  # see Store.is_leader
 
     def _now_us(self) -> int:
         return int(self._clock() * 1_000_000)
@@ -172,4 +173,5 @@ class SnapshotJob:
             log=log,
             what="health snapshot run",
             on_error=failed,
+            leader=self.leader,
         )

@@ -284,6 +284,11 @@ class Store(AlertReads, abc.ABC):
     def write(self, ops: list[WriteOp]) -> list[Any]:
         """Apply a group of write operations in one transaction; one result per op, in order."""
 
+    def is_leader(self, job: str) -> bool:
+        """Whether this process runs the periodic ``job`` now. With several processes on one
+        database exactly one runs each job; an embedded store has only one process."""
+        return True
+
     def maintenance(self) -> None:
         """Housekeeping the writer runs when no write has come for a while."""
 
