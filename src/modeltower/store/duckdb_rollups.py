@@ -79,8 +79,15 @@ BIN_SQL = (
 )
 
 
-def _effective(source: str) -> str:
-    """Rows of ``source`` (event columns, with ``k``) with their feedback applied."""
+def _effective(source: str, feedback: bool = True) -> str:
+    """Rows of ``source`` (event columns, with ``k``) with their feedback applied (``feedback``
+    False: the caller knows none of them has any, and the join is skipped)."""
+    if not feedback:
+        return f"""
+            SELECT model, version, grp, ts, prediction, prediction_num, latency_ms, error,
+                   label AS lab, label_num AS labn, converted AS conv, revenue AS rev
+            FROM ({source}) e
+        """
     return f"""
         SELECT e.model, e.version, e.grp, e.ts, e.prediction, e.prediction_num, e.latency_ms,
                e.error,
@@ -92,7 +99,7 @@ def _effective(source: str) -> str:
     """
 
 
-def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
+def add_sql(source: str, sign: int, sketch: bool, feedback: bool = True) -> list[str]:
     """The statements adding ``sign`` times the contributions of the events selected by
     ``source`` (a SELECT of event columns including ``k``) to the rollups; ``sketch`` adds their
     latencies to the sketch too (new events only: feedback never changes a latency)."""
@@ -100,7 +107,7 @@ def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
     ev = "SELECT * FROM rollup_batch"
     s = int(sign)
     out = [
-        f"CREATE OR REPLACE TEMP TABLE rollup_batch AS {_effective(source)}",
+        f"CREATE OR REPLACE TEMP TABLE rollup_batch AS {_effective(source, feedback)}",
         f"""
         INSERT INTO rollup_minute
         SELECT {_KEY}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
@@ -147,9 +154,11 @@ def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
     return out
 
 
-def add(con: duckdb.DuckDBPyConnection, source: str, sign: int, sketch: bool) -> None:
+def add(
+    con: duckdb.DuckDBPyConnection, source: str, sign: int, sketch: bool, feedback: bool = True
+) -> None:
     """Apply :func:`add_sql` inside the writer's transaction."""
-    for sql in add_sql(source, sign, sketch):
+    for sql in add_sql(source, sign, sketch, feedback):
         con.execute(sql)
 
 

@@ -118,6 +118,7 @@ class DuckDBStore(Store):
         self._committed_tables: list[pa.Table] = []
         self._lock = threading.Lock()  # guards open/close against concurrent reads
         self.rollup_policy = duckdb_rollups.Policy()
+        self._early_feedback = False  # some feedback is stored whose event has not come yet
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -136,6 +137,11 @@ class DuckDBStore(Store):
             self.registry.ensure(name)
         self._con = con
         self._load_retention(con)
+        waiting = con.execute(
+            "SELECT count(*) FROM feedback f WHERE NOT EXISTS "
+            "(SELECT 1 FROM events e WHERE e.k = f.k)"
+        ).fetchall()
+        self._early_feedback = bool(waiting[0][0])
         for _ in range(self._readers):
             self._pool.put(con.cursor())
 
@@ -196,6 +202,10 @@ class DuckDBStore(Store):
             for j, op in enumerate(ops):
                 if isinstance(op, UpsertFeedback):
                     results[j] = self._upsert_feedback(con, op.columns)
+                    if len(results[j]) < len(
+                        set(zip(op.columns.model, op.columns.id, strict=True))
+                    ):
+                        self._early_feedback = True  # feedback waiting for its event
                 elif isinstance(op, PutModelSettings):
                     self._put_settings(con, op.model, op.settings)
                     results[j] = True
@@ -271,7 +281,8 @@ class DuckDBStore(Store):
                 # the rows just inserted: the table's tail by seq (their keys already computed)
                 first = self._seq - table.num_rows
                 source = f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
-                duckdb_rollups.add(con, source, 1, sketch=True)
+                # Feedback can only apply to new events when some came before its event.
+                duckdb_rollups.add(con, source, 1, sketch=True, feedback=self._early_feedback)
                 self._committed_tables.append(table)
             finally:
                 _unregister(con, "batch_events")
