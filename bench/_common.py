@@ -751,6 +751,15 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         )
 
 
+def write_json(
+    path: Path, headers: Sequence[str], rows: Sequence[Sequence[Any]], **extra: Any
+) -> None:
+    """A printed table as JSON: one object per row keyed by the headers, plus ``extra`` fields."""
+    table = [dict(zip(headers, r, strict=True)) for r in rows]
+    data = {"code": code_version(), **extra, "rows": table}
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
 @contextlib.contextmanager
 def workdir(keep: bool = False) -> Iterator[Path]:
     """A scratch directory for databases and server logs."""

@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -127,7 +128,7 @@ def timed(fn: Callable[[], dict[str, float]], repeat: int) -> tuple[float, dict[
     return c.median(times), result
 
 
-def speed(rows: int, repeat: int) -> None:
+def speed(rows: int, repeat: int, json_path: Path | None = None) -> None:
     print(f"code: {c.code_version()}")
     print(f"{N_NUMERIC + N_CATEGORICAL} features × {rows:,} current vs {rows:,} reference rows")
     features = make_features(rows)
@@ -170,10 +171,10 @@ def speed(rows: int, repeat: int) -> None:
             "yes" if t_ours <= TARGET_SECONDS else "NO",
         ]
     ]
-    c.print_table(
-        ["measure", "ours s", "baseline s", "ours/baseline", "target s", "within target"],
-        rows_out,
-    )
+    headers = ["measure", "ours s", "baseline s", "ours/baseline", "target s", "within target"]
+    c.print_table(headers, rows_out)
+    if json_path:
+        c.write_json(json_path, headers, rows_out, n_rows=rows, repeat=repeat, drifted=drifted)
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,11 +312,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--binned-error", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the speed table to this JSON file")
     args = ap.parse_args()
     if args.binned_error:
         binned_error_report()
     else:
-        speed(args.rows, args.repeat)
+        speed(args.rows, args.repeat, args.json)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -74,7 +75,7 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, A
     return statistics.median(times), result
 
 
-async def run(days: int, per_hour: int, repeat: int) -> None:
+async def run(days: int, per_hour: int, repeat: int, json_path: Path | None = None) -> None:
     t0 = (int(time.time()) // 86400 - days) * 86400
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(Settings(db_path=str(Path(tmp) / "bench.duckdb"), drift_interval_s=3600))
@@ -149,6 +150,10 @@ async def run(days: int, per_hour: int, repeat: int) -> None:
     print(f"{'':<48} {'seconds':>9} {'× trivial':>10}")
     for label, s in rows:
         print(f"{label:<48} {s:>9.4f} {s / trivial:>10.0f}")
+    if json_path:
+        data = {"events": n_events, "days": days, "per_hour": per_hour, "repeat": repeat}
+        data["median_seconds"] = dict(rows)
+        json_path.write_text(json.dumps(data, indent=1))
 
 
 def report_error(label: str, trend: dict[str, Any], exact: list[dict[str, Any]]) -> None:
@@ -173,8 +178,9 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--per-hour", type=int, default=400)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="also write the timings to this JSON file")
     a = ap.parse_args()
-    asyncio.run(run(a.days, a.per_hour, a.repeat))
+    asyncio.run(run(a.days, a.per_hour, a.repeat, a.json))
 
 
 if __name__ == "__main__":

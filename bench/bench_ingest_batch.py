@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--parser", choices=["msgspec", "json"], default="msgspec")
     ap.add_argument("--profile", action="store_true", help="py-spy both servers while measured")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the table to this JSON file")
     args = ap.parse_args()
     client = c.pick_client(args.client)
     n = args.events_per_request
@@ -166,25 +167,23 @@ def main() -> None:
         f"{args.rounds} round(s), client={client}, baseline parser={args.parser}; "
         f"modeltower code: {c.code_version()}\n"
     )
-    c.print_table(
-        [
-            "uvicorn",
-            "server",
-            "events/s",
-            "ratio",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "CPU us/ev",
-            "loop us/ev",
-            "accepted",
-            "errors",
-            "stored",
-            "unanswered",
-            "lost",
-        ],
-        rows,
-    )
+    headers = [
+        "uvicorn",
+        "server",
+        "events/s",
+        "ratio",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU us/ev",
+        "loop us/ev",
+        "accepted",
+        "errors",
+        "stored",
+        "unanswered",
+        "lost",
+    ]
+    c.print_table(headers, rows)
     best = max((r[2] for r in rows if r[1] == "modeltower"), default=0.0)
     print(
         f"\nratio = modeltower events/s / baseline events/s (median of per-round ratios); "
@@ -196,6 +195,16 @@ def main() -> None:
     print("lost = accepted events not found by GET metrics count; unanswered in events")
     for name, text in profiles:
         print(f"\n=== py-spy: {name} ===\n{text}")
+    if args.json:
+        c.write_json(
+            args.json,
+            headers,
+            rows,
+            failures=failures,
+            client=client,
+            args=vars(args),
+            target_events_per_s=TARGET_EVENTS_PER_S,
+        )
     if failures:
         raise SystemExit("LOST OR UNEXPECTED EVENTS: " + "; ".join(failures))
 

@@ -93,6 +93,7 @@ def main() -> None:
     )
     ap.add_argument("--profile", action="store_true", help="py-spy both servers while measured")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir (dbs, logs)")
+    ap.add_argument("--json", type=Path, help="also write the table to this JSON file")
     args = ap.parse_args()
     client = c.pick_client(args.client)
     configs = [s.strip() for s in args.configs.split(",") if s.strip()]
@@ -163,24 +164,22 @@ def main() -> None:
         f"measured after {args.warmup:g} s warm-up, {args.rounds} round(s), client={client}, "
         f"baseline parser={args.parser}; modeltower code: {c.code_version()}\n"
     )
-    c.print_table(
-        [
-            "uvicorn",
-            "server",
-            "req/s",
-            "ratio",
-            "p50 ms",
-            "p99 ms",
-            "CPU us/req",
-            "loop us/req",
-            "2xx",
-            "errors",
-            "stored",
-            "unanswered",
-            "lost",
-        ],
-        rows,
-    )
+    headers = [
+        "uvicorn",
+        "server",
+        "req/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "CPU us/req",
+        "loop us/req",
+        "2xx",
+        "errors",
+        "stored",
+        "unanswered",
+        "lost",
+    ]
+    c.print_table(headers, rows)
     print(
         f"\nratio = modeltower req/s / baseline req/s (median of per-round ratios); target >= {TARGET_RATIO}"
     )
@@ -192,6 +191,16 @@ def main() -> None:
     )
     for name, text in profiles:
         print(f"\n=== py-spy: {name} ===\n{text}")
+    if args.json:
+        c.write_json(
+            args.json,
+            headers,
+            rows,
+            failures=failures,
+            client=client,
+            args=vars(args),
+            target_ratio=TARGET_RATIO,
+        )
     if failures:
         raise SystemExit("LOST OR UNEXPECTED EVENTS: " + "; ".join(failures))
 

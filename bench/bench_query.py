@@ -2,9 +2,12 @@
 
 The database holds N events (default 1M; ``--events 10000000`` for 10M) of three models with
 versions, 30 days of history (``--recent-share`` of them in the last 24 h, the rest uniform over the
-30 days), ~1 % errors, and late labels sent as feedback for ~50 % of the events. It is written
-directly through ``DuckDBStore.write()`` with ``InsertEvents`` / ``UpsertFeedback`` ops (loading
-time is reported, not measured) and cached under bench/data/ (reused on the next run).
+30 days), ~1 % errors, and late labels sent as feedback for ~50 % of the events (with
+``--label-delay-h H``, each label arrives an exponentially distributed delay of mean H hours
+after its event, and labels not yet arrived at the end of the data are missing, as in
+production). It is written directly through ``DuckDBStore.write()`` with ``InsertEvents`` /
+``UpsertFeedback`` ops (loading time is reported, not measured) and cached under bench/data/
+(reused on the next run; ``--generate-only`` builds it and exits).
 
 Timestamps are relative to the moment the database was generated (its "anchor"), so the queries
 pass ``end=<anchor>``: ``window=24h&end=<anchor>`` is what ``window=24h`` was at that moment, and
@@ -12,10 +15,15 @@ stays valid however old the cached file gets.
 
 Baseline: a raw SQL scan on the same file with the same filter, in this process,
 ``SELECT count(*), avg(latency_ms) FROM events WHERE model=? AND ts>=?`` (and, for the timeseries,
-the same scan grouped by hour over 30 days). It is measured before the server starts and again after
-it stops (DuckDB allows one process per file), and the ratios use the median of both.
+the same scan grouped by hour over 30 days, and ungrouped over 30 days for ``metrics?window=30d``).
+It is measured before the server starts and again after it stops (DuckDB allows one process per
+file), and the ratios use the median of both.
+
+``--json PATH`` also writes the medians, the server's memory (VmRSS and VmHWM from
+/proc/<pid>/status after the HTTP queries) and the data set's metadata to PATH.
 
     .venv/bin/python bench/bench_query.py [--events 1000000] [--repeat 15] [--regenerate]
+        [--label-delay-h 0] [--json PATH]
 """
 
 from __future__ import annotations
@@ -73,7 +81,12 @@ def _tags_json(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def _chunk_ops(
-    rng: np.random.Generator, ts: np.ndarray, model_idx: np.ndarray, first_index: int
+    rng: np.random.Generator,
+    ts: np.ndarray,
+    model_idx: np.ndarray,
+    first_index: int,
+    anchor: int = 0,
+    label_delay_h: float = 0.0,
 ) -> tuple[Any, Any]:
     """InsertEvents and UpsertFeedback ops for one chunk of (time-sorted) events."""
     from modeltower.ingest.schema import EventColumns, FeedbackColumns, canonical
@@ -86,6 +99,8 @@ def _chunk_ops(
     correct = rng.random(n) < 0.85
     is_err = rng.random(n) < 0.01
     with_fb = (rng.random(n) < 0.5) & ~is_err
+    if label_delay_h > 0:  # the label arrives later; those still due at the anchor are missing
+        with_fb &= ts + rng.exponential(label_delay_h * HOUR_US, n) <= anchor
     latency = np.round(rng.lognormal(3.0, 0.5, n), 3)
     eta_pred = np.round(rng.gamma(4, 5, n), 2)
     eta_true = np.round(np.abs(eta_pred + rng.normal(0, 4, n)), 2)
@@ -143,7 +158,9 @@ def _chunk_ops(
     return cols, fb
 
 
-def generate(path: Path, events: int, recent_share: float, seed: int) -> dict[str, Any]:
+def generate(
+    path: Path, events: int, recent_share: float, seed: int, label_delay_h: float = 0.0
+) -> dict[str, Any]:
     """Write the database through DuckDBStore.write(); return its metadata."""
     from modeltower.store.base import InsertEvents, ModelSettings, PutModelSettings, UpsertFeedback
     from modeltower.store.duckdb_store import DuckDBStore
@@ -178,7 +195,7 @@ def generate(path: Path, events: int, recent_share: float, seed: int) -> dict[st
         for lo in range(0, events, CHUNK):
             hi = min(events, lo + CHUNK)
             t0 = time.perf_counter()
-            cols, fb = _chunk_ops(rng, ts[lo:hi], model_idx[lo:hi], lo)
+            cols, fb = _chunk_ops(rng, ts[lo:hi], model_idx[lo:hi], lo, anchor, label_delay_h)
             t1 = time.perf_counter()
             store.write([InsertEvents(cols)])
             store.write([UpsertFeedback(fb)])
@@ -198,6 +215,7 @@ def generate(path: Path, events: int, recent_share: float, seed: int) -> dict[st
         "events": events,
         "recent_share": recent_share,
         "seed": seed,
+        "label_delay_h": label_delay_h,
         "anchor_us": anchor,
         "load_seconds": round(time.perf_counter() - started, 1),
         "write_seconds": round(t_write, 1),
@@ -206,16 +224,24 @@ def generate(path: Path, events: int, recent_share: float, seed: int) -> dict[st
     return meta
 
 
-def ensure_db(events: int, recent_share: float, seed: int, regenerate: bool) -> tuple[Path, dict]:
+def db_path(events: int, recent_share: float, seed: int, label_delay_h: float = 0.0) -> Path:
+    """Where the cached database of these generator settings lives."""
+    delay = f"-l{label_delay_h:g}" if label_delay_h > 0 else ""
+    return c.DATA_DIR / f"query-{events}-r{recent_share:g}-s{seed}{delay}-g{GEN_VERSION}.duckdb"
+
+
+def ensure_db(
+    events: int, recent_share: float, seed: int, regenerate: bool, label_delay_h: float = 0.0
+) -> tuple[Path, dict]:
     c.DATA_DIR.mkdir(exist_ok=True)
-    path = c.DATA_DIR / f"query-{events}-r{recent_share:g}-s{seed}-g{GEN_VERSION}.duckdb"
+    path = db_path(events, recent_share, seed, label_delay_h)
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists() and not regenerate:
         meta = json.loads(meta_path.read_text())
         print(f"using cached {path} (loaded in {meta['load_seconds']} s when generated)")
         return path, meta
     print(f"generating {path} ({events:,} events) ...")
-    return path, generate(path, events, recent_share, seed)
+    return path, generate(path, events, recent_share, seed, label_delay_h)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,9 +279,12 @@ def sql_baselines(path: Path, model: str, anchor: int, repeat: int) -> dict[str,
         t30, _ = timed(
             lambda: con.execute(BASE_TS_SQL, [model, anchor - 30 * DAY_US]).fetchall(), repeat, 2
         )
+        t30f, _ = timed(
+            lambda: con.execute(BASE_SQL, [model, anchor - 30 * DAY_US]).fetchall(), repeat, 2
+        )
     finally:
         con.close()
-    return {"24h": t24, "30d_by_1h": t30, "count_24h": int(row[0][0])}
+    return {"24h": t24, "30d_by_1h": t30, "30d": t30f, "count_24h": int(row[0][0])}
 
 
 def service_times(path: Path, model: str, anchor: int, repeat: int) -> dict[str, list[float]]:
@@ -323,15 +352,30 @@ def service_times(path: Path, model: str, anchor: int, repeat: int) -> dict[str,
 RICH = "count,latency_p50,latency_p99,error_rate,accuracy,f1"
 
 
+def proc_memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS (resident now) and VmHWM (peak resident) of a process, in KiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+    return out
+
+
 def http_times(
-    path: Path, model: str, anchor: int, repeat: int, wd: Path
+    path: Path, model: str, anchor: int, repeat: int, wd: Path, memory: dict[str, Any] | None = None
 ) -> tuple[dict[str, list[float]], int]:
     import httpx
 
     end = f"{anchor / 1e6:.6f}"
     server = c.modeltower_server("httptools+uvloop", path, wd)
     out: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
     server.start(timeout=900)
+    if memory is not None:
+        memory["start_seconds"] = time.perf_counter() - t0
+        memory["after_start"] = proc_memory_kib(server.pid)
     try:
         with httpx.Client(base_url=server.url, timeout=600) as client:
 
@@ -348,6 +392,11 @@ def http_times(
             base = {"window": "30d", "end": end, "bucket": "1h"}
             out["ts_count"], _ = timed(lambda: get(t_url, {**base, "metrics": "count"}), repeat, 2)
             out["ts_rich"], _ = timed(lambda: get(t_url, {**base, "metrics": RICH}), repeat, 2)
+            out["metrics_30d"], _ = timed(
+                lambda: get(m_url, {"window": "30d", "end": end}), repeat, 2
+            )
+            if memory is not None:
+                memory["after_queries"] = proc_memory_kib(server.pid)
     finally:
         server.stop()
     return out, int(body["count"])
@@ -362,17 +411,31 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15, help="timed runs per query (median)")
     ap.add_argument("--regenerate", action="store_true", help="ignore the cached database")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--label-delay-h",
+        type=float,
+        default=0.0,
+        help="mean label delay in hours when generating (0: every label already arrived)",
+    )
+    ap.add_argument("--generate-only", action="store_true", help="build the cached database, exit")
+    ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = ap.parse_args()
-    path, meta = ensure_db(args.events, args.recent_share, args.seed, args.regenerate)
+    path, meta = ensure_db(
+        args.events, args.recent_share, args.seed, args.regenerate, args.label_delay_h
+    )
+    if args.generate_only:
+        return
     anchor = int(meta["anchor_us"])
     model = args.model
+    memory: dict[str, Any] = {}
     with c.workdir(args.keep) as wd:
         b1 = sql_baselines(path, model, anchor, args.repeat)
         svc = service_times(path, model, anchor, args.repeat)
-        http, count = http_times(path, model, anchor, args.repeat, wd)
+        http, count = http_times(path, model, anchor, args.repeat, wd, memory)
         b2 = sql_baselines(path, model, anchor, args.repeat)
     base24 = statistics.median(b1["24h"] + b2["24h"])
     base30 = statistics.median(b1["30d_by_1h"] + b2["30d_by_1h"])
+    base30f = statistics.median(b1["30d"] + b2["30d"])
     med = statistics.median
     rows = [
         [
@@ -382,6 +445,7 @@ def main() -> None:
             "-",
         ],
         ["SQL baseline: same, 30 d, GROUP BY hour", base30 * 1e3, base30 / base24, 1.0],
+        ["SQL baseline: same, 30 d", base30f * 1e3, base30f / base24, "-"],
         [
             "QueryService.metrics 24h (in process)",
             med(svc["metrics"]) * 1e3,
@@ -389,6 +453,12 @@ def main() -> None:
             "-",
         ],
         ["GET metrics?window=24h", med(http["metrics"]) * 1e3, med(http["metrics"]) / base24, "-"],
+        [
+            "GET metrics?window=30d (x SQL 30 d scan)",
+            med(http["metrics_30d"]) * 1e3,
+            med(http["metrics_30d"]) / base30f,
+            "-",
+        ],
         [
             "QueryService.timeseries 30d/1h count",
             med(svc["ts_count"]) * 1e3,
@@ -449,7 +519,31 @@ def main() -> None:
             ],
         ],
     )
+    if memory:
+        after = memory["after_queries"]
+        print(
+            f"\nserver memory after the queries: VmRSS {after['VmRSS'] / 1024:.0f} MiB, "
+            f"VmHWM (peak) {after['VmHWM'] / 1024:.0f} MiB; ready in "
+            f"{memory['start_seconds']:.1f} s"
+        )
     ok = count == b1["count_24h"]
+    if args.json:
+        medians = {f"sql_{k}": med(b1[k] + b2[k]) for k in ("24h", "30d", "30d_by_1h")}
+        medians |= {f"http_{k}": med(v) for k, v in http.items()}
+        medians |= {f"service_{k}": med(v) for k, v in svc.items() if k != "scored_n"}
+        result = {
+            "meta": meta,
+            "db": str(path),
+            "model": model,
+            "repeat": args.repeat,
+            "code": c.code_version(),
+            "count_24h_sql": b1["count_24h"],
+            "count_24h_http": count,
+            "counts_match": ok,
+            "median_seconds": medians,
+            "server_memory_kib": memory,
+        }
+        args.json.write_text(json.dumps(result, indent=1))
     print(
         f"\nGET metrics count {count:,} {'==' if ok else '!='} SQL count {b1['count_24h']:,}; "
         f"SQL baseline median before the server {med(b1['24h']) * 1e3:.2f} ms, "
