@@ -221,10 +221,15 @@ def test_references_and_summaries_equal_duckdb(both: tuple[DuckDBStore, Postgres
     duck, pgs = both
     table = pa.table(
         {
-            "features": ['{"x": 1.5, "c": "a"}', '{"x": "s", "c": null, "z": [1]}', None],
-            "prediction": ["cat", "2", None],
-            "prediction_num": [None, 2.0, None],
-            "score": [0.5, None, 0.1],
+            "features": [
+                '{"x": 1.5, "c": "a"}',
+                '{"x": "s", "c": null, "z": [1]}',
+                None,
+                '{"x":NaN,"c":-Infinity,"z":"NaN"}',
+            ],
+            "prediction": ["cat", "2", None, None],
+            "prediction_num": [None, 2.0, None, None],
+            "score": [0.5, None, 0.1, None],
         }
     )
     cols = [ColumnSpec("x"), ColumnSpec("c", numeric=False), ColumnSpec("z", numeric=False)]
@@ -232,7 +237,7 @@ def test_references_and_summaries_equal_duckdb(both: tuple[DuckDBStore, Postgres
         rec = store.write(
             [SetReference("m", "dataset", {"file": "f"}, {"s": 1}, ReferenceRows(table))]
         )[0]
-        assert rec.row_count == 3 and rec.status == "ready"
+        assert rec.row_count == 4 and rec.status == "ready"
         win = store.write(
             [SetReference("r", "window", {}, {}, ReferenceWindow(T0, T0 + HOUR, version="v1"))]
         )[0]

@@ -5,6 +5,8 @@ Write functions run inside the writer's transaction; read functions take a poole
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from typing import Any
 
@@ -55,6 +57,30 @@ def _drop_data(con: psycopg.Connection, ref_id: int) -> None:
     con.execute("DELETE FROM drift_summaries WHERE ref_id = %s", [ref_id])
 
 
+# JSON has no NaN or infinity, but reference files may hold them (DuckDB writes them as bare
+# NaN/Infinity tokens, which PostgreSQL's json type refuses). Such a value is stored as a string
+# with this private prefix; the extraction treats it as the non-finite number it was.
+NONFINITE_PREFIX = "\ufdd0"  # a Unicode noncharacter: never in real data
+
+
+def _json_safe(text: str | None) -> str | None:
+    if text is None or ("NaN" not in text and "Infinity" not in text):
+        return text
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(obj, dict):
+        return text
+    fixed = {
+        k: NONFINITE_PREFIX + repr(v).replace("nan", "NaN").replace("inf", "Infinity")
+        if isinstance(v, float) and not math.isfinite(v)
+        else v
+        for k, v in obj.items()
+    }
+    return json.dumps(fixed, ensure_ascii=False, separators=(",", ":"))
+
+
 def _floats(values: list[Any]) -> list[float | None]:
     return [None if v is None else float(v) for v in values]
 
@@ -72,6 +98,7 @@ def set_reference(con: psycopg.Connection, op: SetReference) -> ReferenceRecord:
             table.column(name).to_pylist()
             for name in ("features", "prediction", "prediction_num", "score")
         ]
+        cols[0] = [_json_safe(t) for t in cols[0]]
         cols[2] = _floats(cols[2])
         cols[3] = _floats(cols[3])
         with con.cursor().copy(

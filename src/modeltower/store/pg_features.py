@@ -28,6 +28,9 @@ from modeltower.store.base import (
 )
 from modeltower.store.pg_reads import event_where
 
+# The JSON text of a string starting with pg_drift.NONFINITE_PREFIX.
+_MARK = "'\"\ufdd0'"
+
 
 def _select_list(columns: list[ColumnSpec]) -> tuple[list[str], list[str], list[Any]]:
     """Per-feature value extractions, one (status, value) pair of expressions per column, and
@@ -58,7 +61,12 @@ def _select_list(columns: list[ColumnSpec]) -> tuple[list[str], list[str], list[
                     f"WHEN json_typeof({j}) IN ('object', 'array') THEN {ST_MISMATCH} "
                     f"ELSE {ST_OK} END"
                 )
-                exprs += [f"{status} AS s{i}", f"{j}::text AS v{i}"]
+                # A non-finite number of a reference file (see pg_drift) reads as its token.
+                text = (
+                    f"CASE WHEN starts_with({j}::text, {_MARK}) "
+                    f"THEN substr({j}::text, 3, length({j}::text) - 3) ELSE {j}::text END"
+                )
+                exprs += [f"{status} AS s{i}", f"{text} AS v{i}"]
         elif c.role == ROLE_PREDICTION:
             if c.numeric:
                 exprs += [
@@ -180,8 +188,11 @@ _KINDS = {"number": "number", "string": "string", "boolean": "boolean", "null": 
 
 def reference_kinds(con: psycopg.Connection, ref_id: int) -> dict[str, dict[str, int]]:
     rows = con.execute(
-        """
-        SELECT kv.key, json_typeof(kv.value), count(*)
+        f"""
+        SELECT kv.key,
+               CASE WHEN starts_with(kv.value::text, {_MARK}) THEN 'number'
+                    ELSE json_typeof(kv.value) END,
+               count(*)
         FROM reference_rows r, json_each(r.features::json) kv
         WHERE r.ref_id = %s::bigint AND r.features IS NOT NULL
         GROUP BY 1, 2

@@ -160,7 +160,9 @@ class PostgresStore(Store):
     def open(self) -> None:
         with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as con:
             migrate(con)
-        kwargs = {"autocommit": True}
+        # No server-side prepared statements: a generic plan of "seq > $1" or "ts >= $1" would
+        # scan whole tables; every query is planned for its own values.
+        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
         self._rpool = ConnectionPool(
             self.url,
             min_size=1,
@@ -379,7 +381,10 @@ class PostgresStore(Store):
         """Account for events committed since the registry's last look (by any process), and
         for models declared by other processes."""
         with self.reader() as con, self._reg_lock:
-            rows = pg_reads.registry_rows(con, self._reg_seq)
+            if pg_health.last_seq(con) > self._reg_seq:
+                rows = pg_reads.registry_rows(con, self._reg_seq)
+            else:
+                rows = []
             if rows:
                 self.registry.add_rows([r[:7] for r in rows])
                 self._reg_seq = max(self._reg_seq, *(int(r[7]) for r in rows))
