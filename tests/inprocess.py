@@ -1,4 +1,5 @@
-"""The real application in-process for tests: lifespan run, a real DuckDB file, httpx ASGI client."""
+"""The real application in-process for tests: lifespan run, a real database (a DuckDB file or a
+PostgreSQL database), httpx ASGI client."""
 
 from __future__ import annotations
 
@@ -61,14 +62,17 @@ class Api:
 MakeApi = Callable[..., contextlib.AbstractAsyncContextManager[Api]]
 
 
-def api_factory(tmp_path: Path) -> MakeApi:
+def api_factory(tmp_path: Path, database_for: Callable[[str], str] | None = None) -> MakeApi:
     """``async with factory(max_body_bytes=2048) as api:``; a fresh database each time, or the file
-    ``db_name`` (reused: a restart) when given."""
+    ``db_name`` (reused: a restart) when given. With ``database_for`` the store is PostgreSQL:
+    it names the database that stands for each file."""
     counter = iter(range(1_000_000))
 
     @contextlib.asynccontextmanager
     async def factory(db_name: str | None = None, **settings: Any) -> AsyncIterator[Api]:
         db = tmp_path / (db_name or f"modeltower-{next(counter)}.duckdb")
+        if database_for is not None and "database_url" not in settings:
+            settings["database_url"] = database_for(str(db))
         app = create_app(Settings(db_path=str(db), **settings))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)

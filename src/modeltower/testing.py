@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -25,7 +26,12 @@ class ServerProcess:
     """``python -m modeltower serve`` in a child process; a context manager.
 
     ``kill()`` sends SIGKILL (no shutdown code runs: a crash), ``stop()`` SIGTERM (a clean stop).
+    With ``database_url`` the server stores in that PostgreSQL database instead of ``db_path``.
     """
+
+    # The tests run every server on PostgreSQL too: when set, this names the database that
+    # stands for ``db_path`` (the same path, e.g. a restart, gives the same database).
+    database_for: ClassVar[Callable[[str], str] | None] = None
 
     def __init__(
         self,
@@ -35,8 +41,12 @@ class ServerProcess:
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
         log_path: str | Path | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.db_path = str(db_path)
+        if database_url is None and ServerProcess.database_for is not None:
+            database_url = ServerProcess.database_for(self.db_path)
+        self.database_url = database_url
         self.port = port or free_port()
         self.args = list(args)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,6 +70,7 @@ class ServerProcess:
             str(self.port),
             "--log-level",
             "warning",
+            *(["--database-url", self.database_url] if self.database_url else []),
             *self.args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
