@@ -27,7 +27,6 @@ _APP_MARKERS = ("make_api", "ServerProcess", "create_app")
 # Tests that are about DuckDB itself: they open the .duckdb file or a DuckDBStore directly.
 DUCKDB_ONLY = (
     "tests/health/test_snapshots.py::test_migration_2_adds_snapshots_to_an_existing_database",
-    "tests/store/",
     "tests/store_pg/",
 )
 

@@ -21,6 +21,7 @@ from modeltower.store.base import (
     EventFilter,
     WindowAggregate,
 )
+from modeltower.store.duckdb_store import DuckDBStore
 
 pytestmark = pytest.mark.anyio
 
@@ -87,12 +88,32 @@ def _compare(api: Api, flt: EventFilter, bucket_us: int | None) -> int:
     store = api.app.state.store
     assert duckdb_rollups.split(flt, bucket_us, store.rollup_policy) is not None, flt
     got = store.aggregate(flt, bucket_us, ALL)
-    with store.reader() as cur:
-        want = duckdb_reads.aggregate(cur, flt, bucket_us, ALL)
+    want = _raw(store, flt, bucket_us)
     assert set(got) == set(want), flt
     for k in want:
         _same(got[k], want[k], f"{flt} bucket {k}")
     return len(want)
+
+
+def _raw(store: Any, flt: EventFilter, bucket_us: int | None) -> dict[int, WindowAggregate]:
+    """The raw computation of the store's backend (no rollups)."""
+    with store.reader() as cur:
+        if isinstance(store, DuckDBStore):
+            return duckdb_reads.aggregate(cur, flt, bucket_us, ALL)
+        from modeltower.store import pg_reads
+
+        return pg_reads.aggregate(cur, flt, bucket_us, ALL)
+
+
+def _latencies(store: Any, flt: EventFilter) -> np.ndarray:
+    mark = "?" if isinstance(store, DuckDBStore) else "%s"
+    sql = (
+        f"SELECT latency_ms FROM events WHERE model = {mark} AND ts >= {mark} AND ts < {mark} "
+        "AND latency_ms IS NOT NULL"
+    )
+    with store.reader() as cur:
+        rows = cur.execute(sql, [flt.model, flt.start_us, flt.end_us]).fetchall()
+    return np.sort(np.array([r[0] for r in rows]))
 
 
 async def _load(api: Api, t0: int) -> None:
@@ -151,19 +172,7 @@ async def test_sketch_percentiles_within_their_bound(make_api: MakeApi) -> None:
         store.rollup_policy = duckdb_rollups.Policy(exact_quantiles_max=0)  # always the sketch
         flt = EventFilter("clf", t0 + 13 * S, t0 + 60 * HOUR + 7 * S)
         got = store.aggregate(flt, None, frozenset({PART_OPS, PART_QUANTILES}))[0].quantiles
-        with store.reader() as cur:
-            values = np.sort(
-                np.array(
-                    [
-                        r[0]
-                        for r in cur.execute(
-                            "SELECT latency_ms FROM events WHERE model = 'clf' AND ts >= ? "
-                            "AND ts < ? AND latency_ms IS NOT NULL",
-                            [flt.start_us, flt.end_us],
-                        ).fetchall()
-                    ]
-                )
-            )
+        values = _latencies(store, flt)
         alpha = duckdb_rollups.SKETCH_ALPHA
         assert got is not None
         for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
@@ -182,12 +191,22 @@ async def test_a_database_from_before_rollups_gets_them_built(make_api: MakeApi)
         await _load(api, t0)
         store = api.app.state.store
         # make it look like the release before rollups: schema version 4
-        con = store._con
-        con.execute(
-            "DROP TABLE rollup_minute; DROP TABLE rollup_confusion; DROP TABLE rollup_latency"
-        )
-        con.execute("DROP TABLE retention")
-        con.execute("DELETE FROM schema_migrations WHERE version >= 5")
+        drop = [
+            "DROP TABLE rollup_minute",
+            "DROP TABLE rollup_confusion",
+            "DROP TABLE rollup_latency",
+            "DROP TABLE retention",
+            "DELETE FROM schema_migrations WHERE version >= 5",
+        ]
+        if isinstance(store, DuckDBStore):
+            for sql in drop:
+                store._con.execute(sql)
+        else:
+            import psycopg
+
+            with psycopg.connect(store.url, autocommit=True) as con:
+                for sql in drop:
+                    con.execute(sql)
     async with make_api(db_name="old.duckdb") as api:
         flt = EventFilter("clf", t0 + 5 * S, t0 + 70 * HOUR)
         assert _compare(api, flt, None) == 1

@@ -173,7 +173,10 @@ async def list_alerts(
                 k: sum(s.state == k for s in states if model is None or s.model == model)
                 for k in ALERT_STATES
             },
-            "evaluated_at": None if ev.last_run_us is None else pa.when(ev.last_run_us),
+            # this process's last run, or (another process evaluates) the newest stored one
+            "evaluated_at": pa.when(
+                ev.last_run_us or max((s.last_eval_us for s in states), default=None)
+            ),
             "interval_s": ev.interval_s,
         }
     )

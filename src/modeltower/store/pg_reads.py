@@ -85,10 +85,15 @@ CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
 def aggregate(
-    con: psycopg.Connection, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
+    con: psycopg.Connection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    parts: frozenset[str],
+    start_us: int | None = None,
 ) -> dict[int, WindowAggregate]:
-    """Aggregates per bucket; buckets without events are absent."""
-    sql_base, params = base(flt, bucket_us)
+    """Aggregates per bucket; buckets without events are absent. With ``start_us`` only events
+    from then on are read (buckets still count from ``flt.start_us``)."""
+    sql_base, params = base(flt, bucket_us, start_us)
     out: dict[int, WindowAggregate] = {}
     if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
         quant = (

@@ -11,6 +11,8 @@ import time
 
 import psycopg
 
+from modeltower.store import pg_retention, pg_rollups
+
 # Taken (for the transaction) by every migration run and by every write: two processes starting
 # on one database do not race, and writes of several processes commit one at a time.
 LOCK_MIGRATE = 0x6D74_0001
@@ -223,6 +225,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        # per-minute rollups (store/pg_rollups.py), filled from the events already stored
+        pg_rollups.SCHEMA + ";\n".join(pg_rollups.add_sql("SELECT * FROM events", 1, True)),
+    ),
+    (6, pg_retention.SCHEMA),  # retention cut-offs (store/pg_retention.py)
 ]
 
 

@@ -11,6 +11,7 @@ copied into a temporary table before the lock is taken, then moved with one
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,15 @@ import pyarrow as pa
 from psycopg_pool import ConnectionPool
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
-from modeltower.store import pg_alerts, pg_drift, pg_features, pg_health, pg_reads
+from modeltower.store import (
+    pg_alerts,
+    pg_drift,
+    pg_features,
+    pg_health,
+    pg_reads,
+    pg_retention,
+    pg_rollups,
+)
 from modeltower.store.alert_types import (
     ALERT_OPS,
     AlertState,
@@ -40,6 +49,7 @@ from modeltower.store.base import (
     ColumnSpec,
     DailyHealth,
     DeleteReference,
+    EnforceRetention,
     EventFilter,
     FeatureData,
     FillReference,
@@ -62,7 +72,9 @@ from modeltower.store.base import (
     WindowAggregate,
     WriteOp,
 )
+from modeltower.store.duckdb_rollups import Policy
 from modeltower.store.duckdb_store import model_info
+from modeltower.store.pg_leader import Leadership
 from modeltower.store.pg_schema import LOCK_WRITE, migrate
 from modeltower.store.registry import Registry
 
@@ -155,6 +167,8 @@ class PostgresStore(Store):
         # The newest events.seq the registry accounts for; guarded by _reg_lock.
         self._reg_seq = 0
         self._reg_lock = threading.Lock()
+        self.rollup_policy = Policy()
+        self._leadership = Leadership(url)
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -187,8 +201,10 @@ class PostgresStore(Store):
         self._rpool.open(wait=True, timeout=self._timeout)
         self._wpool.open(wait=True, timeout=self._timeout)
         self._sync_registry()
+        self._load_retention()
 
     def close(self) -> None:
+        self._leadership.close()  # another process takes over the jobs
         for pool in (self._wpool, self._rpool):
             if pool is not None:
                 pool.close()
@@ -219,6 +235,13 @@ class PostgresStore(Store):
                     results[j] = res
                 if table.num_rows:
                     inserted.append((base_seq, table))
+                    pg_rollups.add(
+                        con,
+                        "SELECT * FROM events WHERE seq > %s::bigint AND seq <= %s::bigint",
+                        [base_seq, base_seq + table.num_rows],
+                        1,
+                        sketch=True,
+                    )
             for j, op in enumerate(ops):
                 if isinstance(op, UpsertFeedback):
                     results[j] = self._upsert_feedback(con, op.columns)
@@ -237,6 +260,8 @@ class PostgresStore(Store):
                     results[j] = pg_drift.delete_reference(con, op.model)
                 elif isinstance(op, AddDriftSummaries):
                     results[j] = pg_drift.add_summaries(con, op.ref_id, op.rows, op.last_seq)
+                elif isinstance(op, EnforceRetention):
+                    results[j] = pg_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = pg_alerts.apply(con, op)
         # Committed: the registry learns of the new events (unless another process's events
@@ -249,7 +274,18 @@ class PostgresStore(Store):
         for op in ops:
             if isinstance(op, PutModelSettings):
                 self.registry.ensure(op.model)
+            elif isinstance(op, EnforceRetention):
+                self._load_retention()
         return results
+
+    def _load_retention(self) -> None:
+        with self.reader() as con:
+            raw_before, _ = pg_retention.cutoffs(con)
+        self.rollup_policy = dataclasses.replace(self.rollup_policy, raw_from_us=raw_before)
+
+    def is_leader(self, job: str) -> bool:
+        """One process of those on this database runs each job (an advisory lock per job)."""
+        return self._leadership.is_leader(job)
 
     @staticmethod
     def _stage_events(
@@ -358,10 +394,17 @@ class PostgresStore(Store):
         models = [k[0] for k in keys]
         ids = [k[1] for k in keys]
         vals = list(zip(*merged.values(), strict=True)) if merged else [(), (), (), ()]
+        # The events' rollup contributions move with their feedback: out before, in after.
+        touched = (
+            "SELECT e.* FROM events e JOIN unnest(%s::text[], %s::text[]) AS k(model, id) "
+            "ON e.model = k.model AND e.id = k.id"
+        )
+        pg_rollups.add(con, touched, [models, ids], -1, sketch=False)
         con.execute(
             _UPSERT_FEEDBACK,
             [int(time.time() * 1_000_000), models, ids, *(list(v) for v in vals)],
         )
+        pg_rollups.add(con, touched, [models, ids], 1, sketch=False)
         matched = con.execute(_MATCHED_FEEDBACK, [models, ids]).fetchall()
         return {(m, i) for m, i in matched}
 
@@ -396,7 +439,7 @@ class PostgresStore(Store):
         self, flt: EventFilter, bucket_us: int | None, parts: frozenset[str]
     ) -> dict[int, WindowAggregate]:
         with self.reader() as con:
-            return pg_reads.aggregate(con, flt, bucket_us, parts)
+            return pg_rollups.window_aggregate(con, flt, bucket_us, parts, self.rollup_policy)
 
     def rolling_quantiles(
         self, flt: EventFilter, bucket_us: int, rolling_us: int

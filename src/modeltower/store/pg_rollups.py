@@ -1,0 +1,304 @@
+"""Per-minute rollups of the PostgreSQL store: the counterpart of duckdb_rollups.py.
+
+Same tables, same mechanism (contributions of a set of events, with their feedback applied,
+added in the writer's transaction; feedback moves its events out and back in), same read path
+(rollups for whole minutes, raw events for the edges, percentiles exact up to a limit and from
+the hourly sketch beyond). The sketch's bins and the policy are shared with the DuckDB side, so
+both backends give the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from modeltower.metrics.business import GroupOutcome
+from modeltower.metrics.regression import RegressionAggregate
+from modeltower.store import pg_reads
+from modeltower.store.base import (
+    PART_BUSINESS,
+    PART_CONFUSION,
+    PART_QUANTILES,
+    PART_REGRESSION,
+    EventFilter,
+    WindowAggregate,
+)
+from modeltower.store.duckdb_rollups import (
+    _LN_GAMMA,
+    HOUR_US,
+    MINUTE_US,
+    NONE_KEY,
+    ZERO_BIN,
+    Policy,
+    sketch_quantiles,
+    split,
+)
+
+_K = "model, version, grp, minute"
+SCHEMA = f"""
+CREATE TABLE rollup_minute (
+    model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
+    grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,
+    n BIGINT NOT NULL, errors BIGINT NOT NULL,
+    lat_n BIGINT NOT NULL, lat_sum DOUBLE PRECISION NOT NULL, lat_max DOUBLE PRECISION,
+    cls_n BIGINT NOT NULL, cls_match BIGINT NOT NULL,
+    reg_n BIGINT NOT NULL, reg_abs DOUBLE PRECISION NOT NULL, reg_sq DOUBLE PRECISION NOT NULL,
+    reg_ape DOUBLE PRECISION NOT NULL, reg_y DOUBLE PRECISION NOT NULL,
+    reg_y2 DOUBLE PRECISION NOT NULL,
+    conv_n BIGINT NOT NULL, conv_known BIGINT NOT NULL, rev_sum DOUBLE PRECISION NOT NULL,
+    rev_known BIGINT NOT NULL,
+    PRIMARY KEY ({_K})
+);
+CREATE TABLE rollup_confusion (
+    model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
+    grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,
+    lab TEXT COLLATE "C" NOT NULL, pred TEXT COLLATE "C" NOT NULL, n BIGINT NOT NULL,
+    PRIMARY KEY ({_K}, lab, pred)
+);
+CREATE TABLE rollup_latency (
+    model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
+    grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's start
+    bin INTEGER NOT NULL, n BIGINT NOT NULL,
+    PRIMARY KEY ({_K}, bin)
+);
+"""
+
+_NONE = NONE_KEY.replace("\x00", "\x01")  # PostgreSQL text cannot hold NUL
+_KEY = (
+    f"model, coalesce(version, '{_NONE}'), coalesce(grp, '{_NONE}'), ts / {MINUTE_US} * {MINUTE_US}"
+)
+_HOUR_KEY = _KEY.replace(str(MINUTE_US), str(HOUR_US))
+_CLS = pg_reads.CLS
+_REG = pg_reads.REG
+BIN_SQL = (
+    f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {_LN_GAMMA!r}), "
+    f"{ZERO_BIN + 1})::integer ELSE {ZERO_BIN} END"
+)
+_EPS = 2.220446049250313e-16
+_GROUP = "GROUP BY 1, 2, 3, 4"
+
+
+def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
+    """The statements adding ``sign`` times the contributions of the events ``source`` selects
+    (a SELECT of event rows; its parameters go with the first statement)."""
+    s = int(sign)
+    out = [
+        f"""
+        CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS
+        SELECT e.model, e.version, e.grp, e.ts, e.prediction, e.prediction_num, e.latency_ms,
+               e.error,
+               coalesce(f.label, e.label) AS lab,
+               CASE WHEN f.label IS NOT NULL THEN f.label_num ELSE e.label_num END AS labn,
+               coalesce(f.converted, e.converted) AS conv,
+               coalesce(f.revenue, e.revenue) AS rev
+        FROM ({source}) e LEFT JOIN feedback f ON f.model = e.model AND f.id = e.id
+        """,
+        f"""
+        INSERT INTO rollup_minute AS r
+        SELECT {_KEY}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
+               {s} * coalesce(sum(latency_ms), 0), {"max(latency_ms)" if s > 0 else "NULL::float8"},
+               {s} * count(*) FILTER (WHERE {_CLS}),
+               {s} * count(*) FILTER (WHERE {_CLS} AND lab = prediction),
+               {s} * count(*) FILTER (WHERE {_REG}),
+               {s} * coalesce(sum(abs(labn - prediction_num)) FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum((labn - prediction_num) * (labn - prediction_num))
+                              FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r}))
+                              FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum(labn) FILTER (WHERE {_REG}), 0),
+               {s} * coalesce(sum(labn * labn) FILTER (WHERE {_REG}), 0),
+               {s} * count(*) FILTER (WHERE conv), {s} * count(conv),
+               {s} * coalesce(sum(rev), 0), {s} * count(rev)
+        FROM rollup_batch {_GROUP}
+        ON CONFLICT ({_K}) DO UPDATE SET
+            n = r.n + excluded.n, errors = r.errors + excluded.errors,
+            lat_n = r.lat_n + excluded.lat_n, lat_sum = r.lat_sum + excluded.lat_sum,
+            lat_max = greatest(r.lat_max, excluded.lat_max),
+            cls_n = r.cls_n + excluded.cls_n, cls_match = r.cls_match + excluded.cls_match,
+            reg_n = r.reg_n + excluded.reg_n, reg_abs = r.reg_abs + excluded.reg_abs,
+            reg_sq = r.reg_sq + excluded.reg_sq, reg_ape = r.reg_ape + excluded.reg_ape,
+            reg_y = r.reg_y + excluded.reg_y, reg_y2 = r.reg_y2 + excluded.reg_y2,
+            conv_n = r.conv_n + excluded.conv_n, conv_known = r.conv_known + excluded.conv_known,
+            rev_sum = r.rev_sum + excluded.rev_sum, rev_known = r.rev_known + excluded.rev_known
+        """,
+        f"""
+        INSERT INTO rollup_confusion AS r
+        SELECT {_KEY}, lab, prediction, {s} * count(*) FROM rollup_batch WHERE {_CLS}
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT ({_K}, lab, pred) DO UPDATE SET n = r.n + excluded.n
+        """,
+    ]
+    if sketch:  # new events only: feedback never changes a latency
+        out.append(
+            f"""
+            INSERT INTO rollup_latency AS r
+            SELECT {_HOUR_KEY}, {BIN_SQL}, count(*) FROM rollup_batch
+            WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5
+            ON CONFLICT ({_K}, bin) DO UPDATE SET n = r.n + excluded.n
+            """
+        )
+    out.append("DROP TABLE rollup_batch")
+    return out
+
+
+def add(con: psycopg.Connection, source: str, params: list[Any], sign: int, sketch: bool) -> None:
+    """Apply :func:`add_sql` inside the writer's transaction."""
+    for n, sql in enumerate(add_sql(source, sign, sketch)):
+        con.execute(sql, params if n == 0 else None)
+
+
+def _where(flt: EventFilter, a_us: int, b_us: int) -> tuple[str, list[Any]]:
+    where = ["model = %s", "minute >= %s::bigint", "minute < %s::bigint"]
+    params: list[Any] = [flt.model, a_us, b_us]
+    if flt.version is not None:
+        where.append("version = %s")
+        params.append(flt.version)
+    if flt.group is not None:
+        where.append("grp = %s")
+        params.append(flt.group)
+    return " AND ".join(where), params
+
+
+def _bucket(flt: EventFilter, bucket_us: int | None) -> str:
+    return f"((minute - {int(flt.start_us)}) / {int(bucket_us)})" if bucket_us else "0::bigint"
+
+
+def aggregate(
+    con: psycopg.Connection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    parts: frozenset[str],
+    a_us: int,
+    b_us: int,
+) -> dict[int, WindowAggregate]:
+    """Aggregates of the whole minutes [a_us, b_us) per bucket (quantiles left out)."""
+    where, params = _where(flt, a_us, b_us)
+    b = _bucket(flt, bucket_us)
+    out: dict[int, WindowAggregate] = {}
+    for r in con.execute(
+        f"""
+        SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
+               sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
+               sum(reg_y), sum(reg_y2)
+        FROM rollup_minute WHERE {where} GROUP BY bk HAVING sum(n) > 0
+        """,
+        params,
+    ).fetchall():
+        reg = None
+        reg_n = int(r[8])
+        if reg_n and PART_REGRESSION in parts:
+            mean = float(r[12]) / reg_n
+            reg = RegressionAggregate(
+                n=reg_n,
+                sum_abs_err=float(r[9]),
+                sum_sq_err=float(r[10]),
+                sum_ape=float(r[11]),
+                mean_y=mean,
+                m2_y=max(float(r[13]) - reg_n * mean * mean, 0.0),
+            )
+        out[int(r[0])] = WindowAggregate(
+            count=int(r[1]),
+            errors=int(r[2]),
+            latency_n=int(r[3]),
+            latency_sum=float(r[4]),
+            latency_max=None if r[5] is None else float(r[5]),
+            labeled=int(r[6]),
+            matches=int(r[7]),
+            regression=reg,
+        )
+    if PART_CONFUSION in parts:
+        for bk, lab, pred, n in con.execute(
+            f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
+            "GROUP BY 1, 2, 3 HAVING sum(n) > 0",
+            params,
+        ).fetchall():
+            out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
+    if PART_BUSINESS in parts:
+        for bk, grp, n, conv, rev in con.execute(
+            f"""
+            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
+            WHERE {where} GROUP BY 1, 2
+            HAVING sum(n) > 0 AND (grp <> '{_NONE}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
+            """,
+            params,
+        ).fetchall():
+            name = pg_reads.UNGROUPED if grp == _NONE else grp
+            out.setdefault(int(bk), WindowAggregate()).business[name] = GroupOutcome(
+                count=int(n), conversions=int(conv), revenue=float(rev)
+            )
+    return out
+
+
+def window_aggregate(
+    con: psycopg.Connection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    parts: frozenset[str],
+    policy: Policy,
+) -> dict[int, WindowAggregate]:
+    """What ``pg_reads.aggregate`` answers, from rollups where they apply."""
+    cut = split(flt, bucket_us, policy)
+    if cut is None:
+        return pg_reads.aggregate(con, flt, bucket_us, parts)
+    a, b = cut
+    raw_parts = parts - {PART_QUANTILES}
+    out: dict[int, WindowAggregate] = {}
+    left = EventFilter(flt.model, flt.start_us, a, flt.version, flt.group, flt.tags)
+    pieces = [
+        aggregate(con, flt, bucket_us, parts, a, b),
+        pg_reads.aggregate(con, left, bucket_us, raw_parts),
+        pg_reads.aggregate(con, flt, bucket_us, raw_parts, start_us=b),
+    ]
+    for piece in pieces:
+        for k, agg in piece.items():
+            out[k] = out[k].merge(agg) if k in out else agg
+    if PART_QUANTILES in parts and out:
+        total = sum(agg.latency_n for agg in out.values())
+        if total <= policy.exact_quantiles_max and flt.start_us >= policy.raw_from_us:
+            exact = pg_reads.aggregate(con, flt, bucket_us, frozenset({PART_QUANTILES}))
+            for k, agg in exact.items():
+                if k in out:
+                    out[k].quantiles = agg.quantiles
+        else:
+            _sketch(con, flt, bucket_us, out)
+    return out
+
+
+def _sketch(
+    con: psycopg.Connection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    out: dict[int, WindowAggregate],
+) -> None:
+    ha = -(-flt.start_us // HOUR_US) * HOUR_US
+    hb = flt.end_us // HOUR_US * HOUR_US
+    if hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+        exact = pg_reads.aggregate(con, flt, bucket_us, frozenset({PART_QUANTILES}))
+        for k, agg in exact.items():
+            if k in out:
+                out[k].quantiles = agg.quantiles
+        return
+    where, params = _where(flt, ha, hb)
+    bins: dict[int, dict[int, int]] = {}
+    for bk, bin_, n in con.execute(
+        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
+        f"WHERE {where} GROUP BY 1, 2",
+        params,
+    ).fetchall():
+        bins.setdefault(int(bk), {})[int(bin_)] = int(n)
+    for start, end in ((flt.start_us, ha), (hb, flt.end_us)):
+        if end <= start:
+            continue
+        edge = EventFilter(flt.model, flt.start_us, end, flt.version, flt.group, flt.tags)
+        sql, p = pg_reads.base(edge, bucket_us, start)
+        for bk, bin_, n in con.execute(
+            f"WITH ev AS ({sql}) SELECT b, {BIN_SQL} AS bin, count(*) FROM ev "
+            "WHERE latency_ms IS NOT NULL GROUP BY 1, 2",
+            p,
+        ).fetchall():
+            into = bins.setdefault(int(bk), {})
+            into[int(bin_)] = into.get(int(bin_), 0) + int(n)
+    for k, counts in bins.items():
+        if k in out:
+            out[k].quantiles = sketch_quantiles(counts)
