@@ -190,8 +190,7 @@ def aggregate(
     """Aggregates of the whole minutes [a_us, b_us) per bucket (quantiles left out)."""
     where, params = _where(flt, a_us, b_us)
     b = _bucket(flt, bucket_us)
-    out: dict[int, WindowAggregate] = {}
-    rows = cur.execute(
+    minutes = cur.execute(
         f"""
         SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
                sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
@@ -200,7 +199,37 @@ def aggregate(
         """,
         params,
     ).fetchall()
-    for r in rows:
+    confusion = []
+    if PART_CONFUSION in parts:
+        confusion = cur.execute(
+            f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
+            "GROUP BY ALL HAVING sum(n) > 0",
+            params,
+        ).fetchall()
+    business = []
+    if PART_BUSINESS in parts:
+        business = cur.execute(
+            f"""
+            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
+            WHERE {where} GROUP BY ALL
+            HAVING sum(n) > 0 AND (grp <> '{NONE_KEY}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
+            """,
+            params,
+        ).fetchall()
+    return decode(minutes, confusion, business, parts, NONE_KEY)
+
+
+def decode(
+    minutes: list[Any],
+    confusion: list[Any],
+    business: list[Any],
+    parts: frozenset[str],
+    none_key: str,
+) -> dict[int, WindowAggregate]:
+    """Window aggregates per bucket from the rows of the three rollup queries (the same on
+    both backends): per bucket sums, (bucket, lab, pred, n) and (bucket, grp, n, conv, rev)."""
+    out: dict[int, WindowAggregate] = {}
+    for r in minutes:
         reg = None
         reg_n = int(r[8])
         if reg_n and PART_REGRESSION in parts:
@@ -223,26 +252,13 @@ def aggregate(
             matches=int(r[7]),
             regression=reg,
         )
-    if PART_CONFUSION in parts:
-        for bk, lab, pred, n in cur.execute(
-            f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
-            "GROUP BY ALL HAVING sum(n) > 0",
-            params,
-        ).fetchall():
-            out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
-    if PART_BUSINESS in parts:
-        for bk, grp, n, conv, rev in cur.execute(
-            f"""
-            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
-            WHERE {where} GROUP BY ALL
-            HAVING sum(n) > 0 AND (grp <> '{NONE_KEY}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
-            """,
-            params,
-        ).fetchall():
-            name = "(none)" if grp == NONE_KEY else grp
-            out.setdefault(int(bk), WindowAggregate()).business[name] = GroupOutcome(
-                count=int(n), conversions=int(conv), revenue=float(rev)
-            )
+    for bk, lab, pred, n in confusion:
+        out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
+    for bk, grp, n, conv, rev in business:
+        name = "(none)" if grp == none_key else grp
+        out.setdefault(int(bk), WindowAggregate()).business[name] = GroupOutcome(
+            count=int(n), conversions=int(conv), revenue=float(rev)
+        )
     return out
 
 

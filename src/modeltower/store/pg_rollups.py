@@ -13,14 +13,11 @@ from typing import Any
 
 import psycopg
 
-from modeltower.metrics.business import GroupOutcome
-from modeltower.metrics.regression import RegressionAggregate
 from modeltower.store import pg_reads
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
     PART_QUANTILES,
-    PART_REGRESSION,
     EventFilter,
     WindowAggregate,
 )
@@ -31,6 +28,7 @@ from modeltower.store.duckdb_rollups import (
     NONE_KEY,
     ZERO_BIN,
     Policy,
+    decode,
     sketch_quantiles,
     split,
 )
@@ -175,8 +173,7 @@ def aggregate(
     """Aggregates of the whole minutes [a_us, b_us) per bucket (quantiles left out)."""
     where, params = _where(flt, a_us, b_us)
     b = _bucket(flt, bucket_us)
-    out: dict[int, WindowAggregate] = {}
-    for r in con.execute(
+    minutes = con.execute(
         f"""
         SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
                sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
@@ -184,50 +181,25 @@ def aggregate(
         FROM rollup_minute WHERE {where} GROUP BY bk HAVING sum(n) > 0
         """,
         params,
-    ).fetchall():
-        reg = None
-        reg_n = int(r[8])
-        if reg_n and PART_REGRESSION in parts:
-            mean = float(r[12]) / reg_n
-            reg = RegressionAggregate(
-                n=reg_n,
-                sum_abs_err=float(r[9]),
-                sum_sq_err=float(r[10]),
-                sum_ape=float(r[11]),
-                mean_y=mean,
-                m2_y=max(float(r[13]) - reg_n * mean * mean, 0.0),
-            )
-        out[int(r[0])] = WindowAggregate(
-            count=int(r[1]),
-            errors=int(r[2]),
-            latency_n=int(r[3]),
-            latency_sum=float(r[4]),
-            latency_max=None if r[5] is None else float(r[5]),
-            labeled=int(r[6]),
-            matches=int(r[7]),
-            regression=reg,
-        )
+    ).fetchall()
+    confusion = []
     if PART_CONFUSION in parts:
-        for bk, lab, pred, n in con.execute(
+        confusion = con.execute(
             f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
             "GROUP BY 1, 2, 3 HAVING sum(n) > 0",
             params,
-        ).fetchall():
-            out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
+        ).fetchall()
+    business = []
     if PART_BUSINESS in parts:
-        for bk, grp, n, conv, rev in con.execute(
+        business = con.execute(
             f"""
             SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
             WHERE {where} GROUP BY 1, 2
             HAVING sum(n) > 0 AND (grp <> '{_NONE}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
             """,
             params,
-        ).fetchall():
-            name = pg_reads.UNGROUPED if grp == _NONE else grp
-            out.setdefault(int(bk), WindowAggregate()).business[name] = GroupOutcome(
-                count=int(n), conversions=int(conv), revenue=float(rev)
-            )
-    return out
+        ).fetchall()
+    return decode(minutes, confusion, business, parts, _NONE)
 
 
 def window_aggregate(
