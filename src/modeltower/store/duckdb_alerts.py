@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
 
+from modeltower.store.alert_rows import (
+    DELIVERY_COLS,
+    HISTORY_FIELDS,
+    OUTBOX_COLS,
+    STATE_FIELDS,
+    notification_from_row,
+    state_from_row,
+    to_json,
+    to_row,
+    transition_from_row,
+)
 from modeltower.store.alert_types import (
     NOTIFY_PENDING,
     AlertOp,
@@ -30,7 +40,6 @@ from modeltower.store.alert_types import (
     StoredRule,
 )
 
-_STATE_FIELDS = [f.name for f in dataclasses.fields(AlertState)]
 _INT, _FLOAT, _STR, _BOOL = pa.int64(), pa.float64(), pa.string(), pa.bool_()
 _STATE_SCHEMA = pa.schema(
     [
@@ -53,29 +62,13 @@ _STATE_SCHEMA = pa.schema(
                 else _INT,
             ),
         )
-        for name in _STATE_FIELDS
+        for name in STATE_FIELDS
     ]
 )
-_HISTORY_FIELDS = [f.name for f in dataclasses.fields(AlertTransition)]
 _INSERT_HISTORY = (
-    f"INSERT INTO alert_history ({', '.join(_HISTORY_FIELDS)}) "
-    f"VALUES ({', '.join('?' for _ in _HISTORY_FIELDS)})"
+    f"INSERT INTO alert_history ({', '.join(HISTORY_FIELDS)}) "
+    f"VALUES ({', '.join('?' for _ in HISTORY_FIELDS)})"
 )
-_OUTBOX_COLS = (
-    "id, fingerprint, rule, channel, kind, payload, created_us, status, attempts, "
-    "next_attempt_us, last_error, delivered_us"
-)
-_DELIVERY_COLS = (
-    "notification_id, channel, attempt, at_us, duration_ms, status_code, outcome, error, id"
-)
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _row(obj: Any, fields: list[str]) -> list[Any]:
-    return [_json(v) if name == "labels" else v for name, v in zip(fields, obj, strict=True)]
 
 
 def apply(con: duckdb.DuckDBPyConnection, op: AlertOp) -> Any:
@@ -88,7 +81,7 @@ def apply(con: duckdb.DuckDBPyConnection, op: AlertOp) -> Any:
         con.execute(
             "INSERT INTO alert_rules VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
             "spec = excluded.spec, updated_at = excluded.updated_at",
-            [op.name, _json(op.spec), op.now_us, op.now_us],
+            [op.name, to_json(op.spec), op.now_us, op.now_us],
         )
         return True
     if isinstance(op, DeleteAlertRule):
@@ -100,7 +93,7 @@ def apply(con: duckdb.DuckDBPyConnection, op: AlertOp) -> Any:
         con.execute(
             "INSERT INTO alert_channels VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
             "kind = excluded.kind, config = excluded.config",
-            [op.name, op.kind, _json(op.config), op.now_us],
+            [op.name, op.kind, to_json(op.config), op.now_us],
         )
         return True
     if isinstance(op, DeleteChannel):
@@ -114,7 +107,7 @@ def apply(con: duckdb.DuckDBPyConnection, op: AlertOp) -> Any:
             "INSERT OR REPLACE INTO alert_silences VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 s.id,
-                _json([list(m) for m in s.matchers]),
+                to_json([list(m) for m in s.matchers]),
                 s.starts_us,
                 s.ends_us,
                 s.created_us,
@@ -132,22 +125,22 @@ def _apply_evaluation(con: duckdb.DuckDBPyConnection, op: ApplyEvaluation) -> li
     if op.states:
         # One statement for all instances (executemany costs a round trip per row, and an
         # evaluation rewrites every instance's last value).
-        rows = [_row(dataclasses.astuple(s), _STATE_FIELDS) for s in op.states]
+        rows = [to_row(s, STATE_FIELDS) for s in op.states]
         table = pa.Table.from_pylist(
-            [dict(zip(_STATE_FIELDS, r, strict=True)) for r in rows], schema=_STATE_SCHEMA
+            [dict(zip(STATE_FIELDS, r, strict=True)) for r in rows], schema=_STATE_SCHEMA
         )
         con.register("batch_alert_states", table)
         try:
             con.execute(
-                f"INSERT OR REPLACE INTO alert_states ({', '.join(_STATE_FIELDS)}) "
-                f"SELECT {', '.join(_STATE_FIELDS)} FROM batch_alert_states"
+                f"INSERT OR REPLACE INTO alert_states ({', '.join(STATE_FIELDS)}) "
+                f"SELECT {', '.join(STATE_FIELDS)} FROM batch_alert_states"
             )
         finally:
             con.unregister("batch_alert_states")
     if op.transitions:
         con.executemany(
             _INSERT_HISTORY,
-            [_row(dataclasses.astuple(t), _HISTORY_FIELDS) for t in op.transitions],
+            [to_row(t, HISTORY_FIELDS) for t in op.transitions],
         )
     ids: list[int] = []
     for n in op.notifications:
@@ -159,7 +152,7 @@ def _apply_evaluation(con: duckdb.DuckDBPyConnection, op: ApplyEvaluation) -> li
                 n.rule,
                 n.channel,
                 n.kind,
-                _json(n.payload),
+                to_json(n.payload),
                 n.created_us,
                 NOTIFY_PENDING,
                 n.created_us,
@@ -209,17 +202,11 @@ def channels(cur: duckdb.DuckDBPyConnection) -> list[StoredChannel]:
     return [StoredChannel(r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]
 
 
-def _state(row: tuple[Any, ...]) -> AlertState:
-    values = dict(zip(_STATE_FIELDS, row, strict=True))
-    values["labels"] = orjson.loads(values["labels"])
-    return AlertState(**values)
-
-
 def alert_states(cur: duckdb.DuckDBPyConnection) -> list[AlertState]:
     rows = cur.execute(
-        f"SELECT {', '.join(_STATE_FIELDS)} FROM alert_states ORDER BY rule, model, version"
+        f"SELECT {', '.join(STATE_FIELDS)} FROM alert_states ORDER BY rule, model, version"
     ).fetchall()
-    return [_state(r) for r in rows]
+    return [state_from_row(r) for r in rows]
 
 
 def alert_history(cur: duckdb.DuckDBPyConnection, flt: HistoryFilter) -> list[AlertTransition]:
@@ -241,15 +228,13 @@ def alert_history(cur: duckdb.DuckDBPyConnection, flt: HistoryFilter) -> list[Al
         params.append(flt.until_us)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = cur.execute(
-        f"SELECT {', '.join(_HISTORY_FIELDS)} FROM alert_history {clause} "
+        f"SELECT {', '.join(HISTORY_FIELDS)} FROM alert_history {clause} "
         "ORDER BY at_us DESC, id DESC LIMIT ?",
         [*params, flt.limit],
     ).fetchall()
     out = []
     for r in rows:
-        values = dict(zip(_HISTORY_FIELDS, r, strict=True))
-        values["labels"] = orjson.loads(values["labels"])
-        out.append(AlertTransition(**values))
+        out.append(transition_from_row(r))
     return out
 
 
@@ -262,23 +247,6 @@ def silences(cur: duckdb.DuckDBPyConnection) -> list[Silence]:
         Silence(r[0], tuple(tuple(m) for m in orjson.loads(r[1])), r[2], r[3], r[4], r[5], r[6])
         for r in rows
     ]
-
-
-def _notification(r: tuple[Any, ...]) -> Notification:
-    return Notification(
-        id=r[0],
-        fingerprint=r[1],
-        rule=r[2],
-        channel=r[3],
-        kind=r[4],
-        payload=orjson.loads(r[5]),
-        created_us=r[6],
-        status=r[7],
-        attempts=r[8],
-        next_attempt_us=r[9],
-        last_error=r[10],
-        delivered_us=r[11],
-    )
 
 
 def _notification_where(flt: NotificationFilter) -> tuple[str, list[Any]]:
@@ -298,17 +266,17 @@ def _notification_where(flt: NotificationFilter) -> tuple[str, list[Any]]:
 def notifications(cur: duckdb.DuckDBPyConnection, flt: NotificationFilter) -> list[Notification]:
     clause, params = _notification_where(flt)
     rows = cur.execute(
-        f"SELECT {_OUTBOX_COLS} FROM alert_outbox {clause} ORDER BY id DESC LIMIT ?",
+        f"SELECT {OUTBOX_COLS} FROM alert_outbox {clause} ORDER BY id DESC LIMIT ?",
         [*params, flt.limit],
     ).fetchall()
-    return [_notification(r) for r in rows]
+    return [notification_from_row(r) for r in rows]
 
 
 def notification(cur: duckdb.DuckDBPyConnection, notification_id: int) -> Notification | None:
     rows = cur.execute(
-        f"SELECT {_OUTBOX_COLS} FROM alert_outbox WHERE id = ?", [notification_id]
+        f"SELECT {OUTBOX_COLS} FROM alert_outbox WHERE id = ?", [notification_id]
     ).fetchall()
-    return _notification(rows[0]) if rows else None
+    return notification_from_row(rows[0]) if rows else None
 
 
 def due_notifications(
@@ -319,13 +287,13 @@ def due_notifications(
         WITH heads AS (
             SELECT min(id) AS id FROM alert_outbox WHERE status = ? GROUP BY fingerprint, channel
         )
-        SELECT {_OUTBOX_COLS} FROM alert_outbox
+        SELECT {OUTBOX_COLS} FROM alert_outbox
         WHERE id IN (SELECT id FROM heads) AND next_attempt_us <= ?
         ORDER BY next_attempt_us, id LIMIT ?
         """,
         [NOTIFY_PENDING, now_us, limit],
     ).fetchall()
-    return [_notification(r) for r in rows]
+    return [notification_from_row(r) for r in rows]
 
 
 def deliveries(cur: duckdb.DuckDBPyConnection, flt: NotificationFilter) -> list[DeliveryAttempt]:
@@ -341,7 +309,7 @@ def deliveries(cur: duckdb.DuckDBPyConnection, flt: NotificationFilter) -> list[
         where.append("d.outcome = ?")
         params.append(flt.status)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    cols = ", ".join(f"d.{c.strip()}" for c in _DELIVERY_COLS.split(","))
+    cols = ", ".join(f"d.{c.strip()}" for c in DELIVERY_COLS.split(","))
     rows = cur.execute(
         f"SELECT {cols} FROM alert_deliveries d JOIN alert_outbox o ON o.id = d.notification_id "
         f"{clause} ORDER BY d.id DESC LIMIT ?",

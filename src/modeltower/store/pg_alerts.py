@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import orjson
 import psycopg
 
+from modeltower.store.alert_rows import (
+    DELIVERY_COLS,
+    HISTORY_FIELDS,
+    OUTBOX_COLS,
+    STATE_FIELDS,
+    notification_from_row,
+    state_from_row,
+    to_json,
+    to_row,
+    transition_from_row,
+)
 from modeltower.store.alert_types import (
     NOTIFY_PENDING,
     AlertOp,
@@ -29,32 +39,15 @@ from modeltower.store.alert_types import (
     StoredRule,
 )
 
-_STATE_FIELDS = [f.name for f in dataclasses.fields(AlertState)]
 _UPSERT_STATE = (
-    f"INSERT INTO alert_states ({', '.join(_STATE_FIELDS)}) "
-    f"VALUES ({', '.join('%s' for _ in _STATE_FIELDS)}) ON CONFLICT (fingerprint) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _STATE_FIELDS if c != "fingerprint")
+    f"INSERT INTO alert_states ({', '.join(STATE_FIELDS)}) "
+    f"VALUES ({', '.join('%s' for _ in STATE_FIELDS)}) ON CONFLICT (fingerprint) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in STATE_FIELDS if c != "fingerprint")
 )
-_HISTORY_FIELDS = [f.name for f in dataclasses.fields(AlertTransition)]
 _INSERT_HISTORY = (
-    f"INSERT INTO alert_history ({', '.join(_HISTORY_FIELDS)}) "
-    f"VALUES ({', '.join('%s' for _ in _HISTORY_FIELDS)})"
+    f"INSERT INTO alert_history ({', '.join(HISTORY_FIELDS)}) "
+    f"VALUES ({', '.join('%s' for _ in HISTORY_FIELDS)})"
 )
-_OUTBOX_COLS = (
-    "id, fingerprint, rule, channel, kind, payload, created_us, status, attempts, "
-    "next_attempt_us, last_error, delivered_us"
-)
-_DELIVERY_COLS = (
-    "notification_id, channel, attempt, at_us, duration_ms, status_code, outcome, error, id"
-)
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _row(obj: Any, fields: list[str]) -> list[Any]:
-    return [_json(v) if name == "labels" else v for name, v in zip(fields, obj, strict=True)]
 
 
 def _existed(con: psycopg.Connection, sql: str, key: str) -> bool:
@@ -71,7 +64,7 @@ def apply(con: psycopg.Connection, op: AlertOp) -> Any:
         con.execute(
             "INSERT INTO alert_rules VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
             "spec = excluded.spec, updated_at = excluded.updated_at",
-            [op.name, _json(op.spec), op.now_us, op.now_us],
+            [op.name, to_json(op.spec), op.now_us, op.now_us],
         )
         return True
     if isinstance(op, DeleteAlertRule):
@@ -80,7 +73,7 @@ def apply(con: psycopg.Connection, op: AlertOp) -> Any:
         con.execute(
             "INSERT INTO alert_channels VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
             "kind = excluded.kind, config = excluded.config",
-            [op.name, op.kind, _json(op.config), op.now_us],
+            [op.name, op.kind, to_json(op.config), op.now_us],
         )
         return True
     if isinstance(op, DeleteChannel):
@@ -95,7 +88,7 @@ def apply(con: psycopg.Connection, op: AlertOp) -> Any:
             "comment = excluded.comment",
             [
                 s.id,
-                _json([list(m) for m in s.matchers]),
+                to_json([list(m) for m in s.matchers]),
                 s.starts_us,
                 s.ends_us,
                 s.created_us,
@@ -113,13 +106,11 @@ def _apply_evaluation(con: psycopg.Connection, op: ApplyEvaluation) -> list[int]
         con.execute("DELETE FROM alert_states WHERE fingerprint = ANY(%s::text[])", [list(op.drop)])
     if op.states:
         # executemany pipelines the statements: one round trip for all instances.
-        cur.executemany(
-            _UPSERT_STATE, [_row(dataclasses.astuple(s), _STATE_FIELDS) for s in op.states]
-        )
+        cur.executemany(_UPSERT_STATE, [to_row(s, STATE_FIELDS) for s in op.states])
     if op.transitions:
         cur.executemany(
             _INSERT_HISTORY,
-            [_row(dataclasses.astuple(t), _HISTORY_FIELDS) for t in op.transitions],
+            [to_row(t, HISTORY_FIELDS) for t in op.transitions],
         )
     ids: list[int] = []
     for n in op.notifications:
@@ -132,7 +123,7 @@ def _apply_evaluation(con: psycopg.Connection, op: ApplyEvaluation) -> list[int]
                 n.rule,
                 n.channel,
                 n.kind,
-                _json(n.payload),
+                to_json(n.payload),
                 n.created_us,
                 NOTIFY_PENDING,
                 n.created_us,
@@ -184,17 +175,11 @@ def channels(con: psycopg.Connection) -> list[StoredChannel]:
     return [StoredChannel(r[0], r[1], orjson.loads(r[2]), r[3]) for r in rows]
 
 
-def _state(row: tuple[Any, ...]) -> AlertState:
-    values = dict(zip(_STATE_FIELDS, row, strict=True))
-    values["labels"] = orjson.loads(values["labels"])
-    return AlertState(**values)
-
-
 def alert_states(con: psycopg.Connection) -> list[AlertState]:
     rows = con.execute(
-        f"SELECT {', '.join(_STATE_FIELDS)} FROM alert_states ORDER BY rule, model, version"
+        f"SELECT {', '.join(STATE_FIELDS)} FROM alert_states ORDER BY rule, model, version"
     ).fetchall()
-    return [_state(r) for r in rows]
+    return [state_from_row(r) for r in rows]
 
 
 def alert_history(con: psycopg.Connection, flt: HistoryFilter) -> list[AlertTransition]:
@@ -216,15 +201,13 @@ def alert_history(con: psycopg.Connection, flt: HistoryFilter) -> list[AlertTran
         params.append(flt.until_us)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = con.execute(
-        f"SELECT {', '.join(_HISTORY_FIELDS)} FROM alert_history {clause} "
+        f"SELECT {', '.join(HISTORY_FIELDS)} FROM alert_history {clause} "
         "ORDER BY at_us DESC, id DESC LIMIT %s",
         [*params, flt.limit],
     ).fetchall()
     out = []
     for r in rows:
-        values = dict(zip(_HISTORY_FIELDS, r, strict=True))
-        values["labels"] = orjson.loads(values["labels"])
-        out.append(AlertTransition(**values))
+        out.append(transition_from_row(r))
     return out
 
 
@@ -237,23 +220,6 @@ def silences(con: psycopg.Connection) -> list[Silence]:
         Silence(r[0], tuple(tuple(m) for m in orjson.loads(r[1])), r[2], r[3], r[4], r[5], r[6])
         for r in rows
     ]
-
-
-def _notification(r: tuple[Any, ...]) -> Notification:
-    return Notification(
-        id=r[0],
-        fingerprint=r[1],
-        rule=r[2],
-        channel=r[3],
-        kind=r[4],
-        payload=orjson.loads(r[5]),
-        created_us=r[6],
-        status=r[7],
-        attempts=r[8],
-        next_attempt_us=r[9],
-        last_error=r[10],
-        delivered_us=r[11],
-    )
 
 
 def _notification_where(flt: NotificationFilter) -> tuple[str, list[Any]]:
@@ -273,17 +239,17 @@ def _notification_where(flt: NotificationFilter) -> tuple[str, list[Any]]:
 def notifications(con: psycopg.Connection, flt: NotificationFilter) -> list[Notification]:
     clause, params = _notification_where(flt)
     rows = con.execute(
-        f"SELECT {_OUTBOX_COLS} FROM alert_outbox {clause} ORDER BY id DESC LIMIT %s",
+        f"SELECT {OUTBOX_COLS} FROM alert_outbox {clause} ORDER BY id DESC LIMIT %s",
         [*params, flt.limit],
     ).fetchall()
-    return [_notification(r) for r in rows]
+    return [notification_from_row(r) for r in rows]
 
 
 def notification(con: psycopg.Connection, notification_id: int) -> Notification | None:
     row = con.execute(
-        f"SELECT {_OUTBOX_COLS} FROM alert_outbox WHERE id = %s", [notification_id]
+        f"SELECT {OUTBOX_COLS} FROM alert_outbox WHERE id = %s", [notification_id]
     ).fetchone()
-    return None if row is None else _notification(row)
+    return None if row is None else notification_from_row(row)
 
 
 def due_notifications(con: psycopg.Connection, now_us: int, limit: int) -> list[Notification]:
@@ -292,13 +258,13 @@ def due_notifications(con: psycopg.Connection, now_us: int, limit: int) -> list[
         WITH heads AS (
             SELECT min(id) AS id FROM alert_outbox WHERE status = %s GROUP BY fingerprint, channel
         )
-        SELECT {_OUTBOX_COLS} FROM alert_outbox
+        SELECT {OUTBOX_COLS} FROM alert_outbox
         WHERE id IN (SELECT id FROM heads) AND next_attempt_us <= %s::bigint
         ORDER BY next_attempt_us, id LIMIT %s
         """,
         [NOTIFY_PENDING, now_us, limit],
     ).fetchall()
-    return [_notification(r) for r in rows]
+    return [notification_from_row(r) for r in rows]
 
 
 def deliveries(con: psycopg.Connection, flt: NotificationFilter) -> list[DeliveryAttempt]:
@@ -314,7 +280,7 @@ def deliveries(con: psycopg.Connection, flt: NotificationFilter) -> list[Deliver
         where.append("d.outcome = %s")
         params.append(flt.status)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    cols = ", ".join(f"d.{c.strip()}" for c in _DELIVERY_COLS.split(","))
+    cols = ", ".join(f"d.{c.strip()}" for c in DELIVERY_COLS.split(","))
     rows = con.execute(
         f"SELECT {cols} FROM alert_deliveries d JOIN alert_outbox o ON o.id = d.notification_id "
         f"{clause} ORDER BY d.id DESC LIMIT %s",
