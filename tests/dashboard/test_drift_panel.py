@@ -6,6 +6,7 @@ The demo sets a window reference (the first four hours of history) for every dem
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote, urlparse
 
@@ -189,6 +190,13 @@ def test_panels_follow_the_filters_and_refresh_slowly(
     wait_rendered(page, QUALITY, n)
     assert api_calls(watched, "/quality")[-1].get("version") == ["v2"]
     assert api_calls(watched, "/drift")[-1].get("version") == ["v2"]
+    # the distribution is fetched after the drift table has drawn, possibly after quality:
+    # wait (at most 15 s) for that request before checking it
+    deadline = time.monotonic() + 15
+    while api_calls(watched, "/drift/distribution")[-1].get("version") != ["v2"]:
+        if time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(100)
     assert api_calls(watched, "/drift/distribution")[-1].get("version") == ["v2"]
 
     # Idle: the charts refresh every 5 s, drift and quality only every 30 s.
