@@ -60,6 +60,9 @@ class ClassificationMetrics:
     matrix: list[list[int]]
     roc_auc: float | None = None
     log_loss: float | None = None
+    # How far roc_auc can be from the exact value: 0 when computed from raw scores, the
+    # histogram's bound for long windows (metrics/score_sketch.py).
+    roc_auc_max_error: float | None = None
 
 
 def resolve_positive_label(classes: Sequence[str], configured: str | None) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.services.window import METRIC_NAMES, Scored, WindowMetrics, flatten, window_metrics
 from modeltower.store.base import (
     PART_BUSINESS,
@@ -104,10 +105,14 @@ class QueryService:
             parts = parts_for(wanted)
             need_scores = bool(set(wanted) & _SCORE_METRICS)
         agg = self.store.aggregate(flt, None, frozenset(parts)).get(0, WindowAggregate())
-        scored = None
+        scored: Scored | ScoreHistogram | None = None
         if need_scores and info.task == "classification" and agg.labeled:
-            rows = self.store.scored_rows(flt, None)
-            scored = Scored(rows.label, rows.score, rows.scores)
+            hist = self.store.score_histograms(flt, None)
+            if hist is not None:
+                scored = hist.get(0, ScoreHistogram())
+            else:
+                rows = self.store.scored_rows(flt, None)
+                scored = Scored(rows.label, rows.score, rows.scores)
         return info, window_metrics(
             agg,
             task=info.task,
@@ -157,8 +162,11 @@ class QueryService:
             qflt = filters.to_filter(name, Window(start, window.end_us))
             rolling_q = self.store.rolling_quantiles(qflt, bucket_us, rolling_us)
         rows: ScoredRows | None = None
+        hists: dict[int, ScoreHistogram] | None = None
         if wanted & _SCORE_METRICS and info.task == "classification":
-            rows = self.store.scored_rows(flt, bucket_us)
+            hists = self.store.score_histograms(flt, bucket_us)
+            if hists is None:
+                rows = self.store.scored_rows(flt, bucket_us)
         points: list[TimeseriesPoint] = []
         offset = span - 1  # aggregate bucket index of output point 0
         for i in range(n_points):
@@ -169,8 +177,13 @@ class QueryService:
                     agg = agg.merge(part) if span > 1 else part
             if span > 1:
                 agg.quantiles = rolling_q.get(i)
-            scored = None
-            if rows is not None:
+            scored: Scored | ScoreHistogram | None = None
+            if hists is not None:
+                scored = ScoreHistogram()
+                for j in range(i, i + span):
+                    if j in hists:
+                        scored = scored.merge(hists[j])
+            elif rows is not None:
                 sel = (rows.bucket >= i) & (rows.bucket <= i + offset)
                 idx = np.nonzero(sel)[0]
                 scored = Scored(

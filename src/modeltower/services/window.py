@@ -24,6 +24,7 @@ from modeltower.metrics.classification import (
 )
 from modeltower.metrics.latency import LatencySummary
 from modeltower.metrics.regression import RegressionMetrics, regression_metrics
+from modeltower.metrics.score_sketch import ScoreHistogram, log_loss_from_sums, roc_auc_binned
 from modeltower.store.base import WindowAggregate
 
 
@@ -67,8 +68,27 @@ def latency_from_aggregate(agg: WindowAggregate) -> LatencySummary | None:
     )
 
 
-def _with_scores(cm: ClassificationMetrics, scored: Scored | None) -> ClassificationMetrics:
+def _from_histogram(cm: ClassificationMetrics, hist: ScoreHistogram) -> ClassificationMetrics:
+    """ROC AUC (with its bound) and log loss of a binary model from the score histogram; a
+    histogram holds plain scores only, which multiclass metrics do not use."""
+    pos = cm.positive_label
+    if cm.average != "binary" or pos is None or hist.total == 0:
+        return cm
+    auc = roc_auc_binned(*hist.split(pos))
+    return dataclasses.replace(
+        cm,
+        roc_auc=None if auc is None else auc[0],
+        roc_auc_max_error=None if auc is None else auc[1],
+        log_loss=log_loss_from_sums(hist, pos),
+    )
+
+
+def _with_scores(
+    cm: ClassificationMetrics, scored: Scored | ScoreHistogram | None
+) -> ClassificationMetrics:
     """Add ROC AUC and log loss when the window's events carry scores."""
+    if isinstance(scored, ScoreHistogram):
+        return _from_histogram(cm, scored)
     if scored is None or not scored.label:
         return cm
     parsed = [None if s is None else orjson.loads(s) for s in scored.scores]
@@ -82,8 +102,12 @@ def _with_scores(cm: ClassificationMetrics, scored: Scored | None) -> Classifica
         if not ok.any():
             return cm
         y = np.array([lab == pos for lab in scored.label])[ok]
+        auc = roc_auc_binary(y, p[ok])
         return dataclasses.replace(
-            cm, roc_auc=roc_auc_binary(y, p[ok]), log_loss=log_loss_binary(y, p[ok])
+            cm,
+            roc_auc=auc,
+            roc_auc_max_error=None if auc is None else 0.0,
+            log_loss=log_loss_binary(y, p[ok]),
         )
     rows = [(lab, obj) for lab, obj in zip(scored.label, parsed, strict=True) if obj]
     if not rows:
@@ -100,9 +124,11 @@ def _with_scores(cm: ClassificationMetrics, scored: Scored | None) -> Classifica
     if not ok.any():
         return cm
     y = [lab for lab, keep in zip(labels, ok, strict=True) if keep]
+    auc = roc_auc_ovr(y, probs[ok], classes)
     return dataclasses.replace(
         cm,
-        roc_auc=roc_auc_ovr(y, probs[ok], classes),
+        roc_auc=auc,
+        roc_auc_max_error=None if auc is None else 0.0,
         log_loss=log_loss_multiclass(y, probs[ok], classes),
     )
 
@@ -113,7 +139,7 @@ def window_metrics(
     task: str | None,
     positive_label: str | None,
     span_minutes: float,
-    scored: Scored | None = None,
+    scored: Scored | ScoreHistogram | None = None,
 ) -> WindowMetrics:
     """Every metric of one window from its aggregate."""
     served = agg.count - agg.errors

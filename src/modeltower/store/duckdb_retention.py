@@ -23,6 +23,7 @@ _LONG_LIVED = (
     ("rollup_minute", "minute"),
     ("rollup_confusion", "minute"),
     ("rollup_latency", "minute"),
+    ("rollup_score", "minute"),
     ("drift_summaries", "hour"),
     ("snapshots", "window_end"),
     ("alert_history", "at_us"),

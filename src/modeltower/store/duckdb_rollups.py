@@ -24,7 +24,8 @@ import numpy as np
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.latency import PERCENTILES
 from modeltower.metrics.regression import RegressionAggregate
-from modeltower.store import duckdb_reads
+from modeltower.metrics.score_sketch import ScoreHistogram
+from modeltower.store import duckdb_reads, duckdb_scores
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -85,12 +86,12 @@ def _effective(source: str, feedback: bool = True) -> str:
     if not feedback:
         return f"""
             SELECT model, version, grp, ts, prediction, prediction_num, latency_ms, error,
-                   label AS lab, label_num AS labn, converted AS conv, revenue AS rev
+                   score, scores, label AS lab, label_num AS labn, converted AS conv, revenue AS rev
             FROM ({source}) e
         """
     return f"""
         SELECT e.model, e.version, e.grp, e.ts, e.prediction, e.prediction_num, e.latency_ms,
-               e.error,
+               e.error, e.score, e.scores,
                coalesce(f.label, e.label) AS lab,
                CASE WHEN f.label IS NOT NULL THEN f.label_num ELSE e.label_num END AS labn,
                coalesce(f.converted, e.converted) AS conv,
@@ -99,10 +100,13 @@ def _effective(source: str, feedback: bool = True) -> str:
     """
 
 
-def add_sql(source: str, sign: int, sketch: bool, feedback: bool = True) -> list[str]:
+def add_sql(
+    source: str, sign: int, sketch: bool, feedback: bool = True, scores: bool = True
+) -> list[str]:
     """The statements adding ``sign`` times the contributions of the events selected by
     ``source`` (a SELECT of event columns including ``k``) to the rollups; ``sketch`` adds their
-    latencies to the sketch too (new events only: feedback never changes a latency)."""
+    latencies to the sketch too (new events only: feedback never changes a latency); ``scores``
+    False leaves out the score histogram (schema version 5 predates it)."""
     # The events with their feedback applied are read once, for the three tables.
     ev = "SELECT * FROM rollup_batch"
     s = int(sign)
@@ -141,6 +145,8 @@ def add_sql(source: str, sign: int, sketch: bool, feedback: bool = True) -> list
         ON CONFLICT DO UPDATE SET n = n + excluded.n
         """,
     ]
+    if scores:  # the score histogram moves with late labels too (its rows are per true label)
+        out.append(duckdb_scores.add_sql(ev, s, _HOUR_KEY, _CLS))
     if sketch:
         out.append(
             f"""
@@ -152,6 +158,12 @@ def add_sql(source: str, sign: int, sketch: bool, feedback: bool = True) -> list
         )
     out.append("DROP TABLE rollup_batch")
     return out
+
+
+def score_backfill_sql() -> str:
+    """Schema version 7: the score histogram of every stored event, feedback applied."""
+    ev = _effective("SELECT * FROM events")
+    return duckdb_scores.SCHEMA + ";\n" + duckdb_scores.add_sql(ev, 1, _HOUR_KEY, _CLS)
 
 
 def add(
@@ -311,6 +323,19 @@ class Policy:
     exact_quantiles_max: int = 200_000
     # Raw events before this have expired (retention): such windows take the sketch.
     raw_from_us: int = 0
+    # ROC AUC and log loss stay exact (from raw scores) up to this many scored events; beyond,
+    # they come from the hourly score histogram (metrics/score_sketch.py states the bound).
+    exact_scores_max: int = 50_000
+
+
+def hour_span(flt: EventFilter, bucket_us: int | None) -> tuple[int, int] | None:
+    """The whole hours [a, b) of the window that the hourly sketches answer, or None (no whole
+    hour, tag filters, or buckets that do not fall on hours)."""
+    ha = -(-flt.start_us // HOUR_US) * HOUR_US
+    hb = flt.end_us // HOUR_US * HOUR_US
+    if flt.tags or hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+        return None
+    return ha, hb
 
 
 def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int, int] | None:
@@ -371,13 +396,13 @@ def _sketch_quantiles(
 ) -> None:
     """Percentiles from the hourly sketch for the window's whole hours, plus the bins of the raw
     events of its partial hours; exact from raw events when buckets do not fall on hours."""
-    ha = -(-flt.start_us // HOUR_US) * HOUR_US
-    hb = flt.end_us // HOUR_US * HOUR_US
-    if hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+    span = hour_span(flt, bucket_us)
+    if span is None:
         for k, q in duckdb_reads.quantiles(cur, flt, bucket_us).items():
             if k in out:
                 out[k].quantiles = q
         return
+    ha, hb = span
     bins = sketch_bins(cur, flt, bucket_us, ha, hb)
     for edge in (
         duckdb_reads.latency_bins(cur, _until(flt, ha), bucket_us, None, BIN_SQL),
@@ -390,6 +415,29 @@ def _sketch_quantiles(
     for k, counts in bins.items():
         if k in out:
             out[k].quantiles = sketch_quantiles(counts)
+
+
+def score_histograms(
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, policy: Policy
+) -> dict[int, ScoreHistogram] | None:
+    """Score histograms per bucket from the hourly rollup plus the raw edges, or None when the
+    window's scores are to be read raw: short or tagged windows, windows with class-probability
+    objects, and windows of at most ``policy.exact_scores_max`` scored events."""
+    span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
+    if span is None:
+        return None
+    ha, hb = span
+    where, params = _where(flt, ha, hb)
+    out: dict[int, ScoreHistogram] = {}
+    duckdb_scores.hour_rows(cur, where, params, _bucket(flt, bucket_us), out)
+    duckdb_scores.edge_rows(cur, _until(flt, ha), bucket_us, None, out)
+    duckdb_scores.edge_rows(cur, flt, bucket_us, hb, out)
+    if any(h.multi for h in out.values()):
+        return None
+    total = sum(h.total for h in out.values())
+    if total <= policy.exact_scores_max and flt.start_us >= policy.raw_from_us:
+        return None
+    return out
 
 
 def _until(flt: EventFilter, end_us: int) -> EventFilter:

@@ -13,7 +13,8 @@ from typing import Any
 
 import psycopg
 
-from modeltower.store import pg_reads
+from modeltower.metrics.score_sketch import ScoreHistogram
+from modeltower.store import pg_reads, pg_scores
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -29,6 +30,7 @@ from modeltower.store.duckdb_rollups import (
     ZERO_BIN,
     Policy,
     decode,
+    hour_span,
     sketch_quantiles,
     split,
 )
@@ -77,21 +79,26 @@ _EPS = 2.220446049250313e-16
 _GROUP = "GROUP BY 1, 2, 3, 4"
 
 
-def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
-    """The statements adding ``sign`` times the contributions of the events ``source`` selects
-    (a SELECT of event rows; its parameters go with the first statement)."""
-    s = int(sign)
-    out = [
-        f"""
-        CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS
+def _effective(source: str) -> str:
+    """Rows of ``source`` (a SELECT of event rows) with their feedback applied."""
+    return f"""
         SELECT e.model, e.version, e.grp, e.ts, e.prediction, e.prediction_num, e.latency_ms,
-               e.error,
+               e.error, e.score, e.scores,
                coalesce(f.label, e.label) AS lab,
                CASE WHEN f.label IS NOT NULL THEN f.label_num ELSE e.label_num END AS labn,
                coalesce(f.converted, e.converted) AS conv,
                coalesce(f.revenue, e.revenue) AS rev
         FROM ({source}) e LEFT JOIN feedback f ON f.model = e.model AND f.id = e.id
-        """,
+    """
+
+
+def add_sql(source: str, sign: int, sketch: bool, scores: bool = True) -> list[str]:
+    """The statements adding ``sign`` times the contributions of the events ``source`` selects
+    (a SELECT of event rows; its parameters go with the first statement); ``scores`` False
+    leaves out the score histogram (schema version 5 predates it)."""
+    s = int(sign)
+    out = [
+        f"CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS {_effective(source)}",
         f"""
         INSERT INTO rollup_minute AS r
         SELECT {_KEY}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
@@ -127,6 +134,8 @@ def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
         ON CONFLICT ({_K}, lab, pred) DO UPDATE SET n = r.n + excluded.n
         """,
     ]
+    if scores:  # the score histogram moves with late labels too (its rows are per true label)
+        out.append(pg_scores.add_sql("rollup_batch", s, _HOUR_KEY, _CLS))
     if sketch:  # new events only: feedback never changes a latency
         out.append(
             f"""
@@ -138,6 +147,12 @@ def add_sql(source: str, sign: int, sketch: bool) -> list[str]:
         )
     out.append("DROP TABLE rollup_batch")
     return out
+
+
+def score_backfill_sql() -> str:
+    """Schema version 7: the score histogram of every stored event, feedback applied."""
+    ev = f"({_effective('SELECT * FROM events')})"
+    return pg_scores.SCHEMA + ";\n" + pg_scores.add_sql(ev, 1, _HOUR_KEY, _CLS)
 
 
 def add(con: psycopg.Connection, source: str, params: list[Any], sign: int, sketch: bool) -> None:
@@ -274,3 +289,25 @@ def _sketch(
     for k, counts in bins.items():
         if k in out:
             out[k].quantiles = sketch_quantiles(counts)
+
+
+def score_histograms(
+    con: psycopg.Connection, flt: EventFilter, bucket_us: int | None, policy: Policy
+) -> dict[int, ScoreHistogram] | None:
+    """What ``duckdb_rollups.score_histograms`` answers, on PostgreSQL."""
+    span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
+    if span is None:
+        return None
+    ha, hb = span
+    where, params = _where(flt, ha, hb)
+    out: dict[int, ScoreHistogram] = {}
+    pg_scores.hour_rows(con, where, params, _bucket(flt, bucket_us), out)
+    left = EventFilter(flt.model, flt.start_us, ha, flt.version, flt.group, flt.tags)
+    pg_scores.edge_rows(con, left, bucket_us, None, out)
+    pg_scores.edge_rows(con, flt, bucket_us, hb, out)
+    if any(h.multi for h in out.values()):
+        return None
+    total = sum(h.total for h in out.values())
+    if total <= policy.exact_scores_max and flt.start_us >= policy.raw_from_us:
+        return None
+    return out

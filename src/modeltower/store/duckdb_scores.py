@@ -1,0 +1,94 @@
+"""The score histogram of the DuckDB rollups: per (model, version, group, hour, true label) the
+positive-class scores of classified events in :data:`SCORE_BINS` bins, with the log-loss sums.
+
+See metrics/score_sketch.py for what is computed from it and its error bound. Rows are kept per
+true label, so a late label moves its event between rows (the writer subtracts the event's
+contribution before the feedback and adds it after, as for the other rollup tables). Events
+whose score is a class -> probability object are counted in :data:`MULTI_BIN` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS, ScoreHistogram
+from modeltower.store import duckdb_reads
+from modeltower.store.base import EventFilter
+
+SCHEMA = """
+CREATE TABLE rollup_score (
+    model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL,
+    minute BIGINT NOT NULL,  -- the hour's start
+    lab VARCHAR NOT NULL, bin INTEGER NOT NULL,
+    n BIGINT NOT NULL, ln_p DOUBLE NOT NULL, ln_1mp DOUBLE NOT NULL,
+    PRIMARY KEY (model, version, grp, minute, lab, bin)
+)
+"""
+
+# The same arithmetic as metrics/score_sketch.py (score_bin, and sklearn's clipping).
+BIN_SQL = (
+    f"CASE WHEN scores IS NOT NULL THEN {MULTI_BIN} "
+    f"ELSE least(floor(score * {SCORE_BINS}), {SCORE_BINS - 1})::INTEGER END"
+)
+LN_P = f"coalesce(sum(ln(greatest(least(score, {1 - EPS!r}), {EPS!r}))), 0)"
+LN_1MP = f"coalesce(sum(ln(greatest(least(1.0 - score, {1 - EPS!r}), {EPS!r}))), 0)"
+SCORED = "(score IS NOT NULL OR scores IS NOT NULL)"
+
+
+def add_sql(ev: str, sign: int, hour_key: str, cls: str) -> str:
+    """The statement adding ``sign`` times the scored events of ``ev`` (a SELECT of effective
+    event rows: feedback applied) to the histogram."""
+    s = int(sign)
+    return f"""
+        INSERT INTO rollup_score
+        SELECT {hour_key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
+        FROM ({ev}) e WHERE {cls} AND {SCORED} GROUP BY ALL
+        ON CONFLICT DO UPDATE SET
+            n = n + excluded.n, ln_p = ln_p + excluded.ln_p, ln_1mp = ln_1mp + excluded.ln_1mp
+    """
+
+
+def _collect(rows: list[tuple[Any, ...]], out: dict[int, ScoreHistogram]) -> None:
+    for bk, lab, bin_, n, lp, l1p in rows:
+        if n:
+            out.setdefault(int(bk), ScoreHistogram()).add(
+                lab, int(bin_), int(n), float(lp), float(l1p)
+            )
+
+
+def hour_rows(
+    cur: duckdb.DuckDBPyConnection,
+    where: str,
+    params: list[Any],
+    bucket: str,
+    out: dict[int, ScoreHistogram],
+) -> None:
+    """Add the stored histogram rows of the whole hours ``where`` selects, per bucket."""
+    rows = cur.execute(
+        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM rollup_score "
+        f"WHERE {where} GROUP BY ALL",
+        params,
+    ).fetchall()
+    _collect(rows, out)
+
+
+def edge_rows(
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    start_us: int | None,
+    out: dict[int, ScoreHistogram],
+) -> None:
+    """Add the histogram of the raw events of ``flt`` (from ``start_us``), per bucket."""
+    base, params = duckdb_reads._base(flt, bucket_us, start_us)
+    rows = cur.execute(
+        f"""
+        WITH ev AS ({base})
+        SELECT b, lab, {BIN_SQL} AS bin, count(*), {LN_P}, {LN_1MP}
+        FROM ev WHERE {duckdb_reads._CLS} AND {SCORED} GROUP BY ALL
+        """,
+        params,
+    ).fetchall()
+    _collect(rows, out)

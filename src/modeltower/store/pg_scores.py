@@ -1,0 +1,88 @@
+"""The score histogram of the PostgreSQL rollups: the counterpart of duckdb_scores.py (same
+table, same bins, same sums), so both backends give the same numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS, ScoreHistogram
+from modeltower.store import pg_reads
+from modeltower.store.base import EventFilter
+
+SCHEMA = """
+CREATE TABLE rollup_score (
+    model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
+    grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's start
+    lab TEXT COLLATE "C" NOT NULL, bin INTEGER NOT NULL,
+    n BIGINT NOT NULL, ln_p DOUBLE PRECISION NOT NULL, ln_1mp DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (model, version, grp, minute, lab, bin)
+)
+"""
+
+BIN_SQL = (
+    f"CASE WHEN scores IS NOT NULL THEN {MULTI_BIN} "
+    f"ELSE least(floor(score * {SCORE_BINS}), {SCORE_BINS - 1})::integer END"
+)
+LN_P = f"coalesce(sum(ln(greatest(least(score, {1 - EPS!r}), {EPS!r}))), 0)"
+LN_1MP = f"coalesce(sum(ln(greatest(least(1.0 - score, {1 - EPS!r}), {EPS!r}))), 0)"
+SCORED = "(score IS NOT NULL OR scores IS NOT NULL)"
+
+
+def add_sql(source: str, sign: int, hour_key: str, cls: str) -> str:
+    """The statement adding ``sign`` times the scored events of ``source`` (a table or SELECT
+    of effective event rows: feedback applied) to the histogram."""
+    s = int(sign)
+    return f"""
+        INSERT INTO rollup_score AS r
+        SELECT {hour_key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
+        FROM {source} e WHERE {cls} AND {SCORED} GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (model, version, grp, minute, lab, bin) DO UPDATE SET
+            n = r.n + excluded.n, ln_p = r.ln_p + excluded.ln_p,
+            ln_1mp = r.ln_1mp + excluded.ln_1mp
+    """
+
+
+def _collect(rows: list[tuple[Any, ...]], out: dict[int, ScoreHistogram]) -> None:
+    for bk, lab, bin_, n, lp, l1p in rows:
+        if n:
+            out.setdefault(int(bk), ScoreHistogram()).add(
+                lab, int(bin_), int(n), float(lp), float(l1p)
+            )
+
+
+def hour_rows(
+    con: psycopg.Connection,
+    where: str,
+    params: list[Any],
+    bucket: str,
+    out: dict[int, ScoreHistogram],
+) -> None:
+    """Add the stored histogram rows of the whole hours ``where`` selects, per bucket."""
+    rows = con.execute(
+        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM rollup_score "
+        f"WHERE {where} GROUP BY 1, 2, 3",
+        params,
+    ).fetchall()
+    _collect(rows, out)
+
+
+def edge_rows(
+    con: psycopg.Connection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    start_us: int | None,
+    out: dict[int, ScoreHistogram],
+) -> None:
+    """Add the histogram of the raw events of ``flt`` (from ``start_us``), per bucket."""
+    base, params = pg_reads.base(flt, bucket_us, start_us)
+    rows = con.execute(
+        f"""
+        WITH ev AS ({base})
+        SELECT b, lab, {BIN_SQL} AS bin, count(*), {LN_P}, {LN_1MP}
+        FROM ev WHERE {pg_reads.CLS} AND {SCORED} GROUP BY 1, 2, 3
+        """,
+        params,
+    ).fetchall()
+    _collect(rows, out)
