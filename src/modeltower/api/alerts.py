@@ -12,13 +12,14 @@ from modeltower.alerts.evaluator import AlertEvaluator
 from modeltower.alerts.presets import PRESETS
 from modeltower.alerts.service import AlertService
 from modeltower.api import present_alerts as pa
+from modeltower.api.error_docs import errors
 from modeltower.api.params import ModelName, now_us
 from modeltower.api.responses import JSON
 from modeltower.store.alert_types import ALERT_STATES, HistoryFilter, NotificationFilter
 from modeltower.timewindow import BadParameter, parse_instant
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
-model_router = APIRouter(prefix="/v1/models", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=errors(404, 409, 422))
+model_router = APIRouter(prefix="/v1/models", tags=["alerts"], responses=errors(404, 422))
 
 RuleName = Annotated[str, Path(min_length=1, max_length=128, description="rule name")]
 ChannelName = Annotated[str, Path(min_length=1, max_length=128, description="channel name")]
@@ -41,13 +42,13 @@ async def list_rules(request: Request) -> JSON:
     return JSON({"rules": [pa.rule_json(r, svc.source(r.name)) for r in svc.rules()]})
 
 
-@router.post("/rules", status_code=201, summary="Create an alert rule")
+@router.post("/rules", status_code=201, summary="Create an alert rule", responses=errors(400))
 async def create_rule(request: Request, spec: SpecBody) -> JSON:
     rule = await _svc(request).put_rule(spec, create_only=True)
     return JSON(pa.rule_json(rule, "api"), status_code=201)
 
 
-@router.post("/rules/validate", summary="Check a rule without saving it")
+@router.post("/rules/validate", summary="Check a rule without saving it", responses=errors(400))
 async def validate_rule(request: Request, spec: SpecBody) -> JSON:
     return JSON({"valid": True, "rule": pa.rule_json(_svc(request).validate(spec), "api")})
 
@@ -58,7 +59,7 @@ async def get_rule(request: Request, name: RuleName) -> JSON:
     return JSON(pa.rule_json(svc.rule(name), svc.source(name)))
 
 
-@router.put("/rules/{name}", summary="Create or replace an alert rule")
+@router.put("/rules/{name}", summary="Create or replace an alert rule", responses=errors(400))
 async def put_rule(request: Request, name: RuleName, spec: SpecBody) -> JSON:
     rule = await _svc(request).put_rule(spec, name=name)
     return JSON(pa.rule_json(rule, "api"))
@@ -77,7 +78,11 @@ async def list_presets() -> JSON:
     )
 
 
-@model_router.post("/{model}/alerts/presets", summary="Switch on ready-made rules for a model")
+@model_router.post(
+    "/{model}/alerts/presets",
+    summary="Switch on ready-made rules for a model",
+    responses=errors(400),
+)
 async def enable_presets(
     request: Request,
     model: ModelName,
@@ -113,7 +118,7 @@ async def list_channels(request: Request) -> JSON:
     )
 
 
-@router.put("/channels/{name}", summary="Create or replace a channel")
+@router.put("/channels/{name}", summary="Create or replace a channel", responses=errors(400))
 async def put_channel(
     request: Request,
     name: ChannelName,
@@ -226,7 +231,9 @@ async def list_silences(request: Request) -> JSON:
     return JSON({"silences": [pa.silence_json(s, now) for s in rows]})
 
 
-@router.post("/silences", status_code=201, summary="Mute matching alerts for a period")
+@router.post(
+    "/silences", status_code=201, summary="Mute matching alerts for a period", responses=errors(400)
+)
 async def create_silence(
     request: Request,
     body: Annotated[

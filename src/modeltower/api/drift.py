@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 
 from modeltower.api import deps, present, present_drift
+from modeltower.api.error_docs import errors
 from modeltower.api.errors import BodyTooLarge
 from modeltower.api.params import EndQ, GroupQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
@@ -33,7 +34,7 @@ from modeltower.timewindow import (
     resolve_window,
 )
 
-router = APIRouter(prefix="/v1/models", tags=["drift and data quality"])
+router = APIRouter(prefix="/v1/models", tags=["drift and data quality"], responses=errors(404, 422))
 
 _CONTENT_FORMATS = {
     "text/csv": "csv",

@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from modeltower.alerts.service import Conflict, NotFound
+from modeltower.api.nul import NulGuard, NulInBody
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import BatchInvalid, MalformedBody
 from modeltower.ingest.writer import WriterUnavailable
@@ -33,12 +37,17 @@ class TooManyItems(Exception):
         super().__init__(f"{count} events in one request; the limit is {limit}")
 
 
+# FastAPI's detail when a JSON body is not text (fastapi.routing).
+_UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
 def _error(status: int, message: str, **extra: object) -> JSON:
     return JSON({"detail": {"message": message, **extra}}, status_code=status)
 
 
 def install(app: FastAPI) -> None:
-    """Register the exception handlers on ``app``."""
+    """Register the exception handlers on ``app``, and the guard that refuses NUL characters."""
+    app.add_middleware(NulGuard)
 
     @app.exception_handler(BatchInvalid)
     async def _batch_invalid(_: Request, exc: BatchInvalid) -> JSON:
@@ -84,3 +93,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSON:
         return _error(404, str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a body it cannot read (not UTF-8) with a bare string; say which part
+        # of the request is wrong and why, as every other error does.
+        if exc.status_code == 400 and exc.detail == _UNPARSEABLE_BODY:
+            return _error(400, "malformed body: not JSON text in UTF-8", field="body")
+        if isinstance(exc, NulInBody):
+            return _error(422, f"a string of the body {exc.detail}", field="body")
+        return await http_exception_handler(request, exc)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from starlette.responses import Response
 
 from modeltower.api import deps, present
+from modeltower.api.error_docs import errors, file_responses
 from modeltower.api.params import EndQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
 from modeltower.jobs.snapshots import SnapshotJob
@@ -22,7 +23,7 @@ from modeltower.timewindow import Window, iso, resolve_window
 
 log = logging.getLogger("modeltower.api")
 
-router = APIRouter(tags=["health snapshots"])
+router = APIRouter(tags=["health snapshots"], responses=errors(404, 422))
 
 _DAY_US = 86_400_000_000
 
@@ -142,6 +143,7 @@ def list_snapshots(
         "One row per UTC date and model version (default window 30d; the start is rounded down "
         "to midnight UTC so every row covers its whole day). `format=csv|parquet` downloads it."
     ),
+    responses=file_responses(json=True),
 )
 def get_daily(
     model: ModelName,

@@ -12,13 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from modeltower.api import deps, present
+from modeltower.api.error_docs import errors, file_responses
 from modeltower.api.params import EndQ, GroupQ, ModelName, StartQ, VersionQ, WindowQ, now_us
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import MAX_TS
 from modeltower.store.base import ModelSettings
 from modeltower.timewindow import Window, resolve_window
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=errors(404, 422))
 
 _TAG_DOC = " Filter by tag with `tag.<key>=<value>` (repeatable)."
 
@@ -45,7 +46,7 @@ class ModelSettingsIn(BaseModel):
     )
 
 
-@router.put("/{model}", summary="Declare a model's task and positive label")
+@router.put("/{model}", summary="Declare a model's task and positive label", responses=errors(400))
 async def put_model(model: ModelName, body: ModelSettingsIn, request: Request) -> JSON:
     await deps.ingest_service(request).put_settings(
         model, ModelSettings(task=body.task, positive_label=body.positive_label)
@@ -117,7 +118,10 @@ def get_timeseries(
 
 
 @router.get(
-    "/{model}/export", summary="Download events as CSV or Parquet", response_class=FileResponse
+    "/{model}/export",
+    summary="Download events as CSV or Parquet",
+    response_class=FileResponse,
+    responses=file_responses(json=False),
 )
 def export(
     model: ModelName,

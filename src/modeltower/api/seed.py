@@ -14,10 +14,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from modeltower.api import deps
+from modeltower.api.error_docs import errors, legacy_errors
 from modeltower.ingest.schema import EventIn
 from modeltower.store.base import PART_OPS, EventFilter, WindowAggregate
 
-router = APIRouter(tags=["seed-compatible"])
+router = APIRouter(tags=["seed-compatible"], responses=legacy_errors(404, 422))
 
 
 class PredictionLog(BaseModel):
@@ -44,7 +45,7 @@ class PredictionLog(BaseModel):
     }
 
 
-@router.post("/log", summary="Log one prediction (original interface)")
+@router.post("/log", summary="Log one prediction (original interface)", responses=errors(400))
 async def log_prediction(entry: PredictionLog, request: Request) -> dict[str, str]:
     event = EventIn(
         model=entry.model_name,
