@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from modeltower import __version__, dashboard
+from modeltower import __version__, auth, dashboard
 from modeltower.alerts.delivery import DeliveryWorker
 from modeltower.alerts.evaluator import AlertEvaluator
 from modeltower.alerts.rules import RuleError
@@ -174,6 +174,12 @@ def create_app(settings: Settings) -> FastAPI:
         writer.start()
         app.state.store = store
         app.state.writer = writer
+        try:  # keys, sessions; refuses a non-loopback bind without auth (auth/__init__.py)
+            app.state.auth = await auth.start(store, writer, settings)
+        except BaseException:
+            writer.stop()
+            store.close()
+            raise
         app.state.ingest = IngestService(writer)
         app.state.queries = QueryService(store)
         stop = asyncio.Event()
@@ -242,5 +248,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(prometheus.router)
     app.include_router(alerts.router)
     app.include_router(alerts.model_router)
+    auth.install(app)  # /v1/keys, /login and the middleware checking every request (default deny)
     dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
     return app

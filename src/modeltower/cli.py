@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between evaluations of the alert rules (default 30)",
     )
     serve.add_argument("--public-url", help="base URL of the dashboard in notification links")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="serve on a non-loopback address although no API key exists (logged as a warning)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="store_true",
+        default=None,
+        help="behind a TLS-terminating proxy: trust its X-Forwarded-Proto header",
+    )
 
     al = sub.add_parser("alerts", help="check a rules file, send a test notification")
     al_sub = al.add_subparsers(dest="action", required=True)
@@ -129,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--window", default="7d", help="trailing duration (default 7d)")
     rep.add_argument("--out", default="report.html", help="output file (default report.html)")
     _add_url(rep)
+
+    from modeltower.keys_client import add_parser as add_keys_parser
+
+    add_keys_parser(sub)
     return parser
 
 
@@ -155,12 +171,19 @@ def _serve(args: argparse.Namespace) -> int:
             rules_path=args.rules_path,
             alert_interval_s=args.alert_interval_s,
             public_url=args.public_url,
+            insecure_no_auth=args.insecure_no_auth,
+            trusted_proxy=args.trusted_proxy,
         )
         .validate()
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from modeltower.auth import refusal
+
+    refused = refusal(settings)  # before anything starts: no traceback, no half-open port
+    if refused:
+        raise ConfigError(refused)
     app = create_app(settings)
     # The writer thread gives up the GIL in every DuckDB call; a shorter switch interval lets it
     # back in sooner while the event loop is decoding requests.
@@ -278,6 +301,12 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(args: argparse.Namespace) -> int:
+    from modeltower.keys_client import run
+
+    return run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``modeltower`` console script."""
     from modeltower.transfer import TransferError
@@ -290,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
         "reference": _reference,
         "alerts": _alerts,
+        "keys": _keys,
     }
     try:
         return handlers[args.command](args)

@@ -45,6 +45,11 @@ class Settings:
     raw_retention_days: float = 30.0  # raw events; long windows then read the rollups
     rollup_retention_days: float = 400.0  # rollups, drift summaries, snapshots, alert history
     retention_interval_s: float = 3600.0
+    # Access control (auth/): keys are required once one exists; see README "Security".
+    insecure_no_auth: bool = False  # allow serving on a non-loopback address without keys
+    trusted_proxy: bool = False  # believe X-Forwarded-Proto (sets Secure on the session cookie)
+    session_ttl_s: float = 12 * 3600.0  # a dashboard session lasts this long
+    auth_cache_s: float = 5.0  # verified keys are remembered this long (revocation delay)
 
     def validate(self) -> Settings:
         """Refuse settings that cannot work, loudly and before anything starts."""
@@ -87,6 +92,9 @@ class Settings:
                 "rollup_retention_days must be at least raw_retention_days: long windows read "
                 "the rollups once raw events are gone"
             )
+        for name in ("session_ttl_s", "auth_cache_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.delivery_backoff_max_s < self.delivery_backoff_s:
             raise ConfigError("delivery_backoff_max_s must be at least delivery_backoff_s")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):

@@ -18,6 +18,7 @@ from modeltower.ingest.schema import EventColumns, FeedbackColumns
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.regression import RegressionAggregate
 from modeltower.store.alert_types import AlertOp, AlertReads
+from modeltower.store.key_types import KeyOp, KeyReads
 
 # Which parts of an aggregate a query needs; skipping parts skips whole scans.
 PART_OPS = "ops"
@@ -267,7 +268,7 @@ class InsertResult:
     duplicate: list[bool]
 
 
-class Store(AlertReads, abc.ABC):
+class Store(AlertReads, KeyReads, abc.ABC):
     """Persistence of events, feedback and model settings."""
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -519,4 +520,5 @@ WriteOp = (
     | AddDriftSummaries
     | EnforceRetention
     | AlertOp
+    | KeyOp
 )

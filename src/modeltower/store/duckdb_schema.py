@@ -6,7 +6,7 @@ import time
 
 import duckdb
 
-from modeltower.store import duckdb_retention, duckdb_rollups
+from modeltower.store import duckdb_keys, duckdb_retention, duckdb_rollups
 
 # Each entry is applied once, in its own transaction, and recorded in schema_migrations.
 # Never edit a released entry: append a new one.
@@ -226,6 +226,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True)),
     ),
     (6, duckdb_retention.SCHEMA),  # retention cut-offs (store/duckdb_retention.py)
+    (8, duckdb_keys.SCHEMA),  # API keys and the session secret (store/duckdb_keys.py)
 ]
 
 
@@ -236,7 +237,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     )
     row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0]
     current = int(row[0]) if row else 0
-    for version, sql in MIGRATIONS:
+    for version, sql in sorted(MIGRATIONS):  # in version order, however the list was appended
         if version <= current:
             continue
         con.execute("BEGIN TRANSACTION")

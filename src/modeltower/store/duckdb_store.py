@@ -19,6 +19,7 @@ from modeltower.store import (
     duckdb_drift,
     duckdb_features,
     duckdb_health,
+    duckdb_keys,
     duckdb_reads,
     duckdb_retention,
     duckdb_rollups,
@@ -64,6 +65,7 @@ from modeltower.store.base import (
     WriteOp,
 )
 from modeltower.store.duckdb_schema import migrate
+from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
 from modeltower.store.registry import ModelEntry, Registry
 
 _EVENT_SCHEMA = pa.schema(
@@ -225,6 +227,8 @@ class DuckDBStore(Store):
                     results[j] = duckdb_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = duckdb_alerts.apply(con, op)
+                elif isinstance(op, KEY_OPS):
+                    results[j] = duckdb_keys.apply(con, op)
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before
@@ -519,6 +523,19 @@ class DuckDBStore(Store):
     def deliveries(self, flt: NotificationFilter) -> list[DeliveryAttempt]:
         with self.reader() as cur:
             return duckdb_alerts.deliveries(cur, flt)
+
+    # ---- access control (store/duckdb_keys.py) ----------------------------------------------
+    def api_keys(self) -> list[ApiKeyRecord]:
+        with self.reader() as cur:
+            return duckdb_keys.api_keys(cur)
+
+    def api_key(self, prefix: str) -> ApiKeyRecord | None:
+        with self.reader() as cur:
+            return duckdb_keys.api_key(cur, prefix)
+
+    def auth_secret(self) -> str | None:
+        with self.reader() as cur:
+            return duckdb_keys.auth_secret(cur)
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -11,7 +11,7 @@ import time
 
 import psycopg
 
-from modeltower.store import pg_retention, pg_rollups
+from modeltower.store import pg_keys, pg_retention, pg_rollups
 
 # Taken (for the transaction) by every migration run and by every write: two processes starting
 # on one database do not race, and writes of several processes commit one at a time.
@@ -231,6 +231,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         pg_rollups.SCHEMA + ";\n".join(pg_rollups.add_sql("SELECT * FROM events", 1, True)),
     ),
     (6, pg_retention.SCHEMA),  # retention cut-offs (store/pg_retention.py)
+    (8, pg_keys.SCHEMA),  # API keys and the session secret (store/pg_keys.py)
 ]
 
 
@@ -240,7 +241,7 @@ def migrate(con: psycopg.Connection) -> int:
     Each version commits on its own; an advisory lock held for the transaction keeps a second
     process that starts at the same time waiting until the first has applied it."""
     current = 0
-    for version, ddl in MIGRATIONS:
+    for version, ddl in sorted(MIGRATIONS):  # in version order, however the list was appended
         with con.transaction():
             con.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_MIGRATE])
             con.execute(

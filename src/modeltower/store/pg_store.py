@@ -28,6 +28,7 @@ from modeltower.store import (
     pg_drift,
     pg_features,
     pg_health,
+    pg_keys,
     pg_reads,
     pg_retention,
     pg_rollups,
@@ -74,6 +75,7 @@ from modeltower.store.base import (
 )
 from modeltower.store.duckdb_rollups import Policy
 from modeltower.store.duckdb_store import model_info
+from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
 from modeltower.store.pg_leader import Leadership
 from modeltower.store.pg_schema import LOCK_WRITE, migrate
 from modeltower.store.registry import Registry
@@ -264,6 +266,8 @@ class PostgresStore(Store):
                     results[j] = pg_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = pg_alerts.apply(con, op)
+                elif isinstance(op, KEY_OPS):
+                    results[j] = pg_keys.apply(con, op)
         # Committed: the registry learns of the new events (unless another process's events
         # came in between, which the next read of the registry picks up from the database).
         for base_seq, table in inserted:
@@ -593,6 +597,19 @@ class PostgresStore(Store):
     def deliveries(self, flt: NotificationFilter) -> list[DeliveryAttempt]:
         with self.reader() as con:
             return pg_alerts.deliveries(con, flt)
+
+    # ---- access control (store/pg_keys.py) ----------------------------------------------
+    def api_keys(self) -> list[ApiKeyRecord]:
+        with self.reader() as con:
+            return pg_keys.api_keys(con)
+
+    def api_key(self, prefix: str) -> ApiKeyRecord | None:
+        with self.reader() as con:
+            return pg_keys.api_key(con, prefix)
+
+    def auth_secret(self) -> str | None:
+        with self.reader() as con:
+            return pg_keys.auth_secret(con)
 
 
 def _configure_writer(con: psycopg.Connection) -> None:
