@@ -27,11 +27,15 @@ from modeltower.api import (
     health,
     health_snapshots,
     ingest,
+    limits,
     models,
     prometheus,
     seed,
 )
+from modeltower.api.body_limit import BodyLimit
+from modeltower.api.rate_limit import RateLimit
 from modeltower.config import ConfigError, Settings, is_postgres_url
+from modeltower.ingest.limits import Limits
 from modeltower.ingest.writer import Writer
 from modeltower.jobs.drift_summaries import DriftSummaryJob
 from modeltower.jobs.retention import RetentionJob
@@ -42,6 +46,7 @@ from modeltower.services.ingest import IngestService
 from modeltower.services.quality import QualityService
 from modeltower.services.queries import QueryService
 from modeltower.services.reference import ReferenceService, WindowSpec
+from modeltower.services.tag_limits import TagCardinality
 from modeltower.store.base import ModelSettings, Store
 from modeltower.store.duckdb_store import DuckDBStore
 
@@ -180,7 +185,8 @@ def create_app(settings: Settings) -> FastAPI:
             writer.stop()
             store.close()
             raise
-        app.state.ingest = IngestService(writer)
+        tags = TagCardinality(store, writer, settings.max_tag_values)
+        app.state.ingest = IngestService(writer, Limits.from_settings(settings), tags)
         app.state.queries = QueryService(store)
         stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
@@ -246,8 +252,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health_snapshots.router)
     app.include_router(drift.router)
     app.include_router(prometheus.router)
+    app.include_router(limits.router)
     app.include_router(alerts.router)
     app.include_router(alerts.model_router)
     auth.install(app)  # /v1/keys, /login and the middleware checking every request (default deny)
+    # Limits before the security headers: their 413 and 429 answers get the headers too.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.rate_limit_per_s > 0:
+        app.add_middleware(
+            RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
+        )
     dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
     return app

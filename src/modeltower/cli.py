@@ -23,6 +23,32 @@ def _add_url(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_limit_flags(serve: argparse.ArgumentParser) -> None:
+    """Limits and protections of ``serve`` (README "Limits")."""
+    for flag, kind, text in (
+        ("--max-events-per-request", int, "events (or feedback items) in one request"),
+        ("--max-name-length", int, "characters of ids, model, version, group, tags (256)"),
+        ("--max-feature-string-length", int, "characters of a categorical feature value"),
+        ("--max-features-per-event", int, "features in one event (1000)"),
+        ("--max-tags-per-event", int, "tags in one event (64)"),
+        ("--max-tag-values", int, "distinct values per model and tag key; more: __other__"),
+        ("--rate-limit", float, "requests/s per API key or client address (0 = off)"),
+        ("--rate-limit-burst", int, "requests a key may send at once (default 2 x rate)"),
+        ("--query-timeout", float, "seconds one database read may take (default 30)"),
+    ):
+        dest = flag[2:].replace("-", "_")
+        dest = {"rate_limit": "rate_limit_per_s", "query_timeout": "query_timeout_s"}.get(
+            dest, dest
+        )
+        serve.add_argument(flag, type=kind, dest=dest, help=text)
+    serve.add_argument(
+        "--forbid-private-webhooks",
+        action="store_true",
+        default=None,
+        help="refuse channel URLs whose host resolves to a private or loopback address",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modeltower", description="Monitor ML models in production."
@@ -50,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-rate", type=float, dest="demo_rate_per_s", help="demo events/s per model"
     )
     serve.add_argument("--max-body-bytes", type=int, help="largest accepted request body")
+    _add_limit_flags(serve)
     serve.add_argument("--log-level", help="debug, info, warning, error")
     serve.add_argument(
         "--snapshot-interval",
@@ -148,6 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_LIMIT_ARGS = (
+    "max_events_per_request",
+    "max_name_length",
+    "max_feature_string_length",
+    "max_features_per_event",
+    "max_tags_per_event",
+    "max_tag_values",
+    "rate_limit_per_s",
+    "rate_limit_burst",
+    "query_timeout_s",
+    "forbid_private_webhooks",
+)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -165,6 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
             demo_backfill_hours=args.demo_backfill_hours,
             demo_rate_per_s=args.demo_rate_per_s,
             max_body_bytes=args.max_body_bytes,
+            **{name: getattr(args, name) for name in _LIMIT_ARGS},
             log_level=args.log_level,
             snapshot_interval_s=args.snapshot_interval_s,
             drift_interval_s=args.drift_interval_s,

@@ -27,6 +27,16 @@ class Settings:
     demo_rate_per_s: float = 2.0
     max_body_bytes: int = 10 * 1024 * 1024
     max_events_per_request: int = 100_000
+    # Limits of one event (ingest/limits.py); see README "Limits".
+    max_name_length: int = 256  # model, id, version, group, tag keys/values, feature names
+    max_feature_string_length: int = 1024  # one categorical feature value
+    max_features_per_event: int = 1000
+    max_tags_per_event: int = 64
+    max_tag_values: int = 1000  # distinct values per (model, tag key); more become __other__
+    rate_limit_per_s: float = 0.0  # requests per second per API key or client; 0 = off
+    rate_limit_burst: int = 0  # bucket size; 0 = max(1, 2 x rate)
+    query_timeout_s: float = 30.0  # one database read; longer ones answer 503 query_timeout
+    forbid_private_webhooks: bool = False  # refuse channel URLs resolving to private addresses
     readers: int = 4
     memory_limit: str | None = None
     log_level: str = "info"
@@ -64,6 +74,20 @@ class Settings:
             raise ConfigError("max_body_bytes must be at least 1024")
         if self.readers < 1:
             raise ConfigError("readers must be at least 1")
+        for name in (
+            "max_events_per_request",
+            "max_name_length",
+            "max_feature_string_length",
+            "max_features_per_event",
+            "max_tags_per_event",
+            "max_tag_values",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.rate_limit_per_s < 0 or self.rate_limit_burst < 0:
+            raise ConfigError("rate_limit_per_s and rate_limit_burst must not be negative")
+        if not self.query_timeout_s > 0:
+            raise ConfigError(f"query_timeout_s must be positive, got {self.query_timeout_s}")
         if self.demo_rate_per_s <= 0:
             raise ConfigError("demo_rate_per_s must be positive")
         if not self.snapshot_interval_s > 0:

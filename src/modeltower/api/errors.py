@@ -12,7 +12,7 @@ from starlette.responses import Response
 from modeltower.alerts.service import Conflict, NotFound
 from modeltower.api.nul import NulGuard, NulInBody
 from modeltower.api.responses import JSON
-from modeltower.ingest.schema import BatchInvalid, MalformedBody
+from modeltower.ingest.schema import BatchInvalid, FieldError, MalformedBody
 from modeltower.ingest.writer import WriterUnavailable
 from modeltower.services.drift import no_reference_message
 from modeltower.services.queries import UnknownModel
@@ -26,15 +26,19 @@ class BodyTooLarge(Exception):
     """The request body exceeds the configured limit."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the body exceeds the limit of {limit} bytes")
+        super().__init__(f"the body exceeds the limit of {limit} bytes (max_body_bytes)")
         self.limit = limit
 
 
 class TooManyItems(Exception):
     """More events in one request than allowed."""
 
-    def __init__(self, count: int, limit: int) -> None:
-        super().__init__(f"{count} events in one request; the limit is {limit}")
+    def __init__(self, count: int, limit: int, what: str = "events") -> None:
+        super().__init__(
+            f"{count} {what} in one request; the limit is {limit} (max_events_per_request)"
+        )
+        self.limit = limit
+        self.field = what
 
 
 # FastAPI's detail when a JSON body is not text (fastapi.routing).
@@ -45,13 +49,23 @@ def _error(status: int, message: str, **extra: object) -> JSON:
     return JSON({"detail": {"message": message, **extra}}, status_code=status)
 
 
+def _field_error_json(e: FieldError, items: str) -> dict[str, object]:
+    """One refused item: index, field, reason, the path (``events[3].features``) and any limit."""
+    path = f"{items}[{e.index}]" + (f".{e.field}" if e.field else "")
+    out: dict[str, object] = {"index": e.index, "field": e.field, "reason": e.reason, "path": path}
+    if e.limit is not None:
+        out["limit"] = e.limit
+    return out
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``, and the guard that refuses NUL characters."""
     app.add_middleware(NulGuard)
 
     @app.exception_handler(BatchInvalid)
-    async def _batch_invalid(_: Request, exc: BatchInvalid) -> JSON:
-        errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in exc.errors]
+    async def _batch_invalid(request: Request, exc: BatchInvalid) -> JSON:
+        items = "feedback" if request.url.path.endswith("/feedback") else "events"
+        errors = [_field_error_json(e, items) for e in exc.errors]
         n = len({e.index for e in exc.errors})
         return _error(422, f"{n} invalid item(s); nothing was stored", errors=errors)
 
@@ -65,7 +79,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(TooManyItems)
     async def _too_many(_: Request, exc: TooManyItems) -> JSON:
-        return _error(413, str(exc))
+        return _error(413, str(exc), field=exc.field, limit=exc.limit)
 
     @app.exception_handler(BadParameter)
     async def _bad_param(_: Request, exc: BadParameter) -> JSON:

@@ -104,10 +104,11 @@ async def post_events(request: Request) -> JSON:
     settings = deps.settings(request)
     body = await deps.read_body(request, settings.max_body_bytes)
     ndjson = "ndjson" in request.headers.get("content-type", "")
-    events = decode_events(body, ndjson=ndjson)
+    svc = deps.ingest_service(request)
+    events = decode_events(body, ndjson=ndjson, decoders=svc.decoders)
     if len(events) > settings.max_events_per_request:
         raise TooManyItems(len(events), settings.max_events_per_request)
-    res = await deps.ingest_service(request).events(events)
+    res = await svc.events(events)
     return JSON({"accepted": res.accepted, "duplicates": res.duplicates, "ids": res.ids})
 
 
@@ -156,8 +157,9 @@ _FEEDBACK_SCHEMA = {
 async def post_feedback(request: Request) -> JSON:
     settings = deps.settings(request)
     body = await deps.read_body(request, settings.max_body_bytes)
-    items = decode_feedback(body)
+    svc = deps.ingest_service(request)
+    items = decode_feedback(body, decoders=svc.decoders)
     if len(items) > settings.max_events_per_request:
-        raise TooManyItems(len(items), settings.max_events_per_request)
-    res = await deps.ingest_service(request).feedback(items)
+        raise TooManyItems(len(items), settings.max_events_per_request, "feedback items")
+    res = await svc.feedback(items)
     return JSON({"accepted": res.accepted, "matched": res.matched})

@@ -181,6 +181,24 @@ class PrometheusExporter:
         yield latency
         yield from _gauge_families(gauges)
         yield from self._alert_families()
+        yield from self._tag_families()
+
+    def _tag_families(self) -> Iterator[Metric]:
+        """Tag values folded into __other__ per model and key (services/tag_limits.py); only
+        keys that reached their limit have a series, so the labels stay bounded too."""
+        try:
+            stats = self.queries.store.tag_stats()
+        except Exception as exc:
+            log.error("prometheus tag counters could not be read: %s", exc, exc_info=exc)
+            return
+        folded = CounterMetricFamily(
+            "modeltower_tag_values_folded",
+            "Tag values stored as __other__ because their key had reached max_tag_values",
+            labels=("model", "key"),
+        )
+        for model, st in [(m, st) for m, st in stats if st.folded][: self.max_series]:
+            folded.add_metric([model, st.key], st.folded)
+        yield folded
 
     def _alert_families(self) -> Iterator[Metric]:
         """Alert instances per state and severity, and one series per firing alert (bounded by

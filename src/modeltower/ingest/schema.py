@@ -66,11 +66,12 @@ class FeedbackIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One reason an item of a batch was refused."""
+    """One reason an item of a batch was refused (``limit``: the bound it broke, if any)."""
 
     index: int
     field: str
     reason: str
+    limit: int | None = None
 
 
 class BatchInvalid(Exception):
@@ -85,13 +86,29 @@ class MalformedBody(Exception):
     """The body is not parseable JSON / NDJSON at all."""
 
 
-_event_batch_decoder = msgspec.json.Decoder(list[EventIn] | EventIn)
-_event_one_decoder = msgspec.json.Decoder(EventIn)
-_feedback_decoder = msgspec.json.Decoder(list[FeedbackIn] | FeedbackIn)
+@dataclass(frozen=True)
+class Decoders:
+    """The types and decoders of one set of limits (see ingest/limits.py)."""
+
+    event: type[EventIn]
+    events: msgspec.json.Decoder[Any]
+    feedback: type[FeedbackIn]
+    feedbacks: msgspec.json.Decoder[Any]
+
+
+# The built-in bounds only; the application decodes with the decoders of its configured limits.
+_BUILTIN = Decoders(
+    event=EventIn,
+    events=msgspec.json.Decoder(list[EventIn] | EventIn),
+    feedback=FeedbackIn,
+    feedbacks=msgspec.json.Decoder(list[FeedbackIn] | FeedbackIn),
+)
 _raw_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
 
 _PATH_RE = re.compile(r" - at `\$(?:\[(\d+)\])?\.?([^`]*)`$")
+_KEY_RE = re.compile(r" - at `key` in `\$(?:\[(\d+)\])?\.?([^`]*)`$")
+_LENGTH_RE = re.compile(r"^Expected `(str|object|array)` of length <= (\d+)")
 _UNKNOWN_RE = re.compile(r"Object contains unknown field `([^`]*)`")
 _MISSING_RE = re.compile(r"Object missing required field `([^`]*)`")
 
@@ -100,16 +117,38 @@ def _split_msgspec_error(message: str) -> tuple[str, str]:
     """Turn msgspec's 'reason - at `$.field`' into (field, reason)."""
     unknown = _UNKNOWN_RE.search(message)
     if unknown:
-        return unknown.group(1), "unknown field"
+        return unknown.group(1), f"unknown field {unknown.group(1)!r}"
     missing = _MISSING_RE.search(message)
     if missing:
         return missing.group(1), f"required field `{missing.group(1)}` is missing"
+    key = _KEY_RE.search(message)
+    if key:  # a bad dict key, e.g. a feature name that is too long
+        return f"{key.group(2)}[key]", message[: key.start()]
     m = _PATH_RE.search(message)
     if not m:
         return "", message
     reason = message[: m.start()]
     path = m.group(2) or ""
     return path, reason
+
+
+def _field_error(i: int, message: str) -> FieldError:
+    """A msgspec validation message as a FieldError; length bounds name their limit setting."""
+    fld, reason = _split_msgspec_error(message)
+    m = _LENGTH_RE.match(reason)
+    if not m:
+        return FieldError(i, fld, reason)
+    kind, limit = m.group(1), int(m.group(2))
+    top = fld.split("[")[0].split(".")[0]
+    if kind == "object" and top in ("features", "tags"):
+        why = f"more than {limit} {top} in one event (limit max_{top}_per_event={limit})"
+    elif top == "error":
+        why = f"longer than {limit} characters (limit {limit})"
+    elif top == "features" and fld.startswith("features[") and not fld.endswith("[key]"):
+        why = f"longer than {limit} characters (limit max_feature_string_length={limit})"
+    else:
+        why = f"longer than {limit} characters (limit max_name_length={limit})"
+    return FieldError(i, fld, why, limit)
 
 
 def _collect_errors(items: list[Any], struct: type[msgspec.Struct]) -> list[FieldError]:
@@ -122,8 +161,7 @@ def _collect_errors(items: list[Any], struct: type[msgspec.Struct]) -> list[Fiel
         try:
             converted = msgspec.convert(item, struct, strict=True)
         except msgspec.ValidationError as exc:
-            fld, reason = _split_msgspec_error(str(exc))
-            errors.append(FieldError(i, fld, reason))
+            errors.append(_field_error(i, str(exc)))
             continue
         # Rules across fields are checked too, so one answer names every bad item.
         if isinstance(converted, EventIn):
@@ -163,26 +201,31 @@ def _raw_items(body: bytes, ndjson: bool) -> list[Any]:
     return raw if isinstance(raw, list) else [raw]
 
 
-def decode_events(body: bytes, *, ndjson: bool = False) -> list[EventIn]:
-    """Decode and validate a body of events; raise MalformedBody or BatchInvalid."""
+def decode_events(
+    body: bytes, *, ndjson: bool = False, decoders: Decoders | None = None
+) -> list[EventIn]:
+    """Decode and validate a body of events; raise MalformedBody or BatchInvalid.
+
+    ``decoders`` carry the configured limits (``ingest.limits.decoders``); default: built-in."""
+    dec = decoders or _BUILTIN
     if not body.strip():
         raise MalformedBody("the body is empty")
     if not ndjson:
         try:
-            decoded = _event_batch_decoder.decode(body)
+            decoded = dec.events.decode(body)
             events = decoded if isinstance(decoded, list) else [decoded]
         except msgspec.ValidationError:
-            raise BatchInvalid(_collect_errors(_raw_items(body, False), EventIn)) from None
+            raise BatchInvalid(_collect_errors(_raw_items(body, False), dec.event)) from None
         except msgspec.DecodeError as exc:
             if "out of range" in str(exc):
-                raise BatchInvalid(_collect_errors(_raw_items(body, False), EventIn)) from None
+                raise BatchInvalid(_collect_errors(_raw_items(body, False), dec.event)) from None
             raise MalformedBody(str(exc)) from None
     else:
         items = _raw_items(body, True)
-        errors = _collect_errors(items, EventIn)
+        errors = _collect_errors(items, dec.event)
         if errors:
             raise BatchInvalid(errors)
-        events = [msgspec.convert(item, EventIn, strict=True) for item in items]
+        events = [msgspec.convert(item, dec.event, strict=True) for item in items]
     if not events:
         raise MalformedBody("the batch holds no events")
     errors = [e for i, ev in enumerate(events) for e in _semantic_errors(i, ev)]
@@ -191,17 +234,18 @@ def decode_events(body: bytes, *, ndjson: bool = False) -> list[EventIn]:
     return events
 
 
-def decode_feedback(body: bytes) -> list[FeedbackIn]:
+def decode_feedback(body: bytes, *, decoders: Decoders | None = None) -> list[FeedbackIn]:
     """Decode and validate a body of feedback items."""
+    dec = decoders or _BUILTIN
     if not body.strip():
         raise MalformedBody("the body is empty")
     try:
-        decoded = _feedback_decoder.decode(body)
+        decoded = dec.feedbacks.decode(body)
     except msgspec.ValidationError:
-        raise BatchInvalid(_collect_errors(_raw_items(body, False), FeedbackIn)) from None
+        raise BatchInvalid(_collect_errors(_raw_items(body, False), dec.feedback)) from None
     except msgspec.DecodeError as exc:
         if "out of range" in str(exc):
-            raise BatchInvalid(_collect_errors(_raw_items(body, False), FeedbackIn)) from None
+            raise BatchInvalid(_collect_errors(_raw_items(body, False), dec.feedback)) from None
         raise MalformedBody(str(exc)) from None
     items = decoded if isinstance(decoded, list) else [decoded]
     if not items:
@@ -224,21 +268,26 @@ def decode_feedback(body: bytes) -> list[FeedbackIn]:
     return items
 
 
-def events_from_objects(objects: list[dict[str, Any]]) -> list[EventIn]:
+def events_from_objects(
+    objects: list[dict[str, Any]], decoders: Decoders | None = None
+) -> list[EventIn]:
     """Validate already-parsed event objects (used by the demo and the seed endpoint)."""
-    errors = _collect_errors(objects, EventIn)
+    dec = decoders or _BUILTIN
+    errors = _collect_errors(objects, dec.event)
     if errors:
         raise BatchInvalid(errors)
-    events = [msgspec.convert(o, EventIn, strict=True) for o in objects]
+    events = [msgspec.convert(o, dec.event, strict=True) for o in objects]
     errors = [e for i, ev in enumerate(events) for e in _semantic_errors(i, ev)]
     if errors:
         raise BatchInvalid(errors)
     return events
 
 
-def feedback_from_objects(objects: list[dict[str, Any]]) -> list[FeedbackIn]:
+def feedback_from_objects(
+    objects: list[dict[str, Any]], decoders: Decoders | None = None
+) -> list[FeedbackIn]:
     """Validate already-parsed feedback objects."""
-    return decode_feedback(_json_encoder.encode(objects))
+    return decode_feedback(_json_encoder.encode(objects), decoders=decoders)
 
 
 def _semantic_errors(i: int, ev: EventIn) -> list[FieldError]:

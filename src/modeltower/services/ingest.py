@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from modeltower.ingest.limits import Limits, decoders
 from modeltower.ingest.schema import (
     EventIn,
     FeedbackIn,
@@ -15,6 +17,7 @@ from modeltower.ingest.schema import (
     to_columns,
 )
 from modeltower.ingest.writer import Writer
+from modeltower.services.tag_limits import TagCardinality
 from modeltower.store.base import (
     InsertEvents,
     InsertResult,
@@ -42,12 +45,23 @@ class FeedbackResult:
 class IngestService:
     """Turns validated input into committed rows."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(
+        self, writer: Writer, limits: Limits | None = None, tags: TagCardinality | None = None
+    ) -> None:
         self.writer = writer
+        self.limits = limits or Limits()
+        self.decoders = decoders(self.limits)  # msgspec types that enforce the limits
+        self.tags = tags  # folds tag values beyond the per-key limit into __other__
 
     async def events(self, events: list[EventIn]) -> IngestResult:
+        folded = await self.tags.fold(events) if self.tags is not None else None
         cols = to_columns(events, int(time.time() * 1_000_000))
+        if folded:
+            # Queued just before the events, so both usually share one commit.
+            counted = self.writer.submit(TagCardinality.count_op(folded))
         res: InsertResult = await self.writer.write(InsertEvents(cols))
+        if folded:
+            await asyncio.wrap_future(counted)
         dups = sum(res.duplicate)
         return IngestResult(accepted=len(res.ids) - dups, duplicates=dups, ids=res.ids)
 
@@ -63,7 +77,7 @@ class IngestService:
 
     # In-process producers (the demo) validate exactly like HTTP clients.
     async def event_objects(self, objects: list[dict[str, Any]]) -> IngestResult:
-        return await self.events(events_from_objects(objects))
+        return await self.events(events_from_objects(objects, self.decoders))
 
     async def feedback_objects(self, objects: list[dict[str, Any]]) -> FeedbackResult:
-        return await self.feedback(feedback_from_objects(objects))
+        return await self.feedback(feedback_from_objects(objects, self.decoders))

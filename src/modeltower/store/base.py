@@ -19,6 +19,7 @@ from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.regression import RegressionAggregate
 from modeltower.store.alert_types import AlertOp, AlertReads
 from modeltower.store.key_types import KeyOp, KeyReads
+from modeltower.store.tag_types import TagKeyStats, TagOp
 
 # Which parts of an aggregate a query needs; skipping parts skips whole scans.
 PART_OPS = "ops"
@@ -271,6 +272,15 @@ class InsertResult:
 class Store(AlertReads, KeyReads, abc.ABC):
     """Persistence of events, feedback and model settings."""
 
+    # ---- bounded tag cardinality (store/tag_types.py) ---------------------------------------
+    @abc.abstractmethod
+    def tag_values(self, model: str) -> dict[str, set[str]]:
+        """Every known value per tag key of ``model``."""
+
+    @abc.abstractmethod
+    def tag_stats(self, model: str | None = None) -> list[tuple[str, TagKeyStats]]:
+        """(model, stats) per tag key, of one model or of all; ordered by model and key."""
+
     # ---- lifecycle -------------------------------------------------------------------------
     @abc.abstractmethod
     def open(self) -> None:
@@ -520,5 +530,6 @@ WriteOp = (
     | AddDriftSummaries
     | EnforceRetention
     | AlertOp
+    | TagOp
     | KeyOp
 )

@@ -7,6 +7,7 @@ import time
 import duckdb
 
 from modeltower.store import duckdb_keys, duckdb_retention, duckdb_rollups
+from modeltower.store.duckdb_tags import SCHEMA as TAG_SCHEMA
 
 # Each entry is applied once, in its own transaction, and recorded in schema_migrations.
 # Never edit a released entry: append a new one.
@@ -226,6 +227,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True)),
     ),
     (6, duckdb_retention.SCHEMA),  # retention cut-offs (store/duckdb_retention.py)
+    (9, TAG_SCHEMA),  # known tag values per model and key (store/duckdb_tags.py)
     (8, duckdb_keys.SCHEMA),  # API keys and the session secret (store/duckdb_keys.py)
 ]
 

@@ -65,8 +65,10 @@ from modeltower.store.base import (
     WriteOp,
 )
 from modeltower.store.duckdb_schema import migrate
+from modeltower.store.duckdb_tags import apply_tag_op, read_tag_stats, read_tag_values
 from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
 from modeltower.store.registry import ModelEntry, Registry
+from modeltower.store.tag_types import TAG_OPS, TagKeyStats
 
 _EVENT_SCHEMA = pa.schema(
     [
@@ -227,6 +229,8 @@ class DuckDBStore(Store):
                     results[j] = duckdb_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = duckdb_alerts.apply(con, op)
+                elif isinstance(op, TAG_OPS):
+                    results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
                     results[j] = duckdb_keys.apply(con, op)
             con.execute("COMMIT")
@@ -523,6 +527,15 @@ class DuckDBStore(Store):
     def deliveries(self, flt: NotificationFilter) -> list[DeliveryAttempt]:
         with self.reader() as cur:
             return duckdb_alerts.deliveries(cur, flt)
+
+    # ---- bounded tag cardinality (store/duckdb_tags.py) -------------------------------------
+    def tag_values(self, model: str) -> dict[str, set[str]]:
+        with self.reader() as cur:
+            return read_tag_values(cur, model)
+
+    def tag_stats(self, model: str | None = None) -> list[tuple[str, TagKeyStats]]:
+        with self.reader() as cur:
+            return read_tag_stats(cur, model)
 
     # ---- access control (store/duckdb_keys.py) ----------------------------------------------
     def api_keys(self) -> list[ApiKeyRecord]:

@@ -12,6 +12,7 @@ import time
 import psycopg
 
 from modeltower.store import pg_keys, pg_retention, pg_rollups
+from modeltower.store.pg_tags import SCHEMA as TAG_SCHEMA
 
 # Taken (for the transaction) by every migration run and by every write: two processes starting
 # on one database do not race, and writes of several processes commit one at a time.
@@ -231,6 +232,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         pg_rollups.SCHEMA + ";\n".join(pg_rollups.add_sql("SELECT * FROM events", 1, True)),
     ),
     (6, pg_retention.SCHEMA),  # retention cut-offs (store/pg_retention.py)
+    (9, TAG_SCHEMA),  # known tag values per model and key (store/pg_tags.py)
     (8, pg_keys.SCHEMA),  # API keys and the session secret (store/pg_keys.py)
 ]
 

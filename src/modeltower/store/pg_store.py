@@ -78,7 +78,9 @@ from modeltower.store.duckdb_store import model_info
 from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
 from modeltower.store.pg_leader import Leadership
 from modeltower.store.pg_schema import LOCK_WRITE, migrate
+from modeltower.store.pg_tags import apply_tag_op, read_tag_stats, read_tag_values
 from modeltower.store.registry import Registry
+from modeltower.store.tag_types import TAG_OPS, TagKeyStats
 
 # Column order of the COPY into the temporary table (and of the rows written to it).
 _COPY_COLS = [
@@ -266,6 +268,8 @@ class PostgresStore(Store):
                     results[j] = pg_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = pg_alerts.apply(con, op)
+                elif isinstance(op, TAG_OPS):
+                    results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
                     results[j] = pg_keys.apply(con, op)
         # Committed: the registry learns of the new events (unless another process's events
@@ -597,6 +601,15 @@ class PostgresStore(Store):
     def deliveries(self, flt: NotificationFilter) -> list[DeliveryAttempt]:
         with self.reader() as con:
             return pg_alerts.deliveries(con, flt)
+
+    # ---- bounded tag cardinality (store/pg_tags.py) -------------------------------------
+    def tag_values(self, model: str) -> dict[str, set[str]]:
+        with self.reader() as con:
+            return read_tag_values(con, model)
+
+    def tag_stats(self, model: str | None = None) -> list[tuple[str, TagKeyStats]]:
+        with self.reader() as con:
+            return read_tag_stats(con, model)
 
     # ---- access control (store/pg_keys.py) ----------------------------------------------
     def api_keys(self) -> list[ApiKeyRecord]:

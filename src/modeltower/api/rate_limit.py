@@ -1,0 +1,116 @@
+"""Per-key request rate limit: a token bucket per presented credential or client address.
+
+A request is keyed by a SHA-256 of its ``Authorization`` or ``X-API-Key`` header value (never
+the credential itself, and whether or not it is a valid key: checking keys is access control's
+job, this only stops floods), or by the client address when it presents none. Each key may send
+``burst`` requests at once and ``rate`` per second on average; past that it gets 429 with
+``Retry-After`` and a JSON body. Health checks are never limited.
+
+The buckets live in this process: with several ``serve`` processes behind a load balancer each
+enforces the rate on its own, so a key may reach up to (processes x rate) in total.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+EXEMPT = ("/healthz", "/readyz")
+MAX_KEYS = 100_000  # buckets kept; idle (full) ones are dropped first
+
+
+class TokenBuckets:
+    """Token buckets by key; :meth:`take` answers how long to wait (0: go ahead)."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Take one token for ``key``; return 0.0, or the seconds until one is available."""
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                if len(self._buckets) > MAX_KEYS:
+                    self._prune(now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that have refilled (they start full again anyway)."""
+        full = [
+            k for k, (t, at) in self._buckets.items() if t + (now - at) * self.rate >= self.burst
+        ]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) > MAX_KEYS:  # a flood of distinct keys: start over
+            self._buckets.clear()
+
+
+def request_key(scope: Scope) -> str:
+    """The bucket key of a request: a hash of its credential, else its client address."""
+    for name, value in scope.get("headers", ()):
+        if name in (b"authorization", b"x-api-key") and value:
+            return "key:" + hashlib.sha256(value).hexdigest()
+    client = scope.get("client")
+    return "addr:" + (str(client[0]) if client else "unknown")
+
+
+class RateLimit:
+    """Pure ASGI middleware answering 429 to keys over their rate."""
+
+    def __init__(self, app: ASGIApp, rate: float, burst: int) -> None:
+        self.app = app
+        self.buckets = TokenBuckets(rate, burst or max(1, math.ceil(2 * rate)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Let the request through or answer 429."""
+        if scope["type"] != "http" or scope.get("path", "") in EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        wait = self.buckets.take(request_key(scope))
+        if wait <= 0.0:
+            await self.app(scope, receive, send)
+            return
+        retry_after = max(1, math.ceil(wait))
+        payload = orjson.dumps(
+            {
+                "error": "rate_limited",
+                "detail": {
+                    "message": (
+                        f"more than {self.buckets.rate:g} requests/s (burst "
+                        f"{self.buckets.burst:g}) from this key; retry after {retry_after} s"
+                    ),
+                    "rate_limit_per_s": self.buckets.rate,
+                    "burst": self.buckets.burst,
+                    "retry_after_s": round(wait, 3),
+                },
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"retry-after", str(retry_after).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,104 @@
+"""Bounded tag cardinality: at most ``limit`` distinct values per (model, tag key).
+
+A tag is meant for segments (region, channel, plan). A client that puts a request id or a user
+id into a tag would otherwise create one segment per event, and every filter list, rollup and
+Prometheus label over tags with it. Values beyond the limit are stored as ``__other__`` and
+counted per (model, key) (``GET /v1/models/{m}/limits``, ``modeltower_tag_values_folded_total``).
+
+Which values are kept is decided by the database (store/tag_types.py): the first ``limit``
+distinct values to arrive, in arrival order (events in batch order, tags in object order). This
+process keeps a cache of the known values per model that is only ever a subset of the table,
+so a batch whose tag values are all cached costs only set lookups; a value not in the cache asks
+the writer once (one small op per batch that has new values), and a key whose cached set is
+full folds new values without asking: the table then holds exactly the cached set, since it
+never loses values. With several processes on one PostgreSQL database, admissions are
+serialised by a database lock, so the limit holds exactly there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from modeltower.ingest.schema import EventIn
+from modeltower.ingest.writer import Writer
+from modeltower.store.base import Store
+from modeltower.store.tag_types import AdmitTagValues, CountFoldedTags
+
+OTHER = "__other__"
+_EMPTY: frozenset[str] = frozenset()
+
+
+class TagCardinality:
+    """Folds tag values beyond the limit into ``__other__`` before events are written."""
+
+    def __init__(self, store: Store, writer: Writer, limit: int) -> None:
+        self.store = store
+        self.writer = writer
+        self.limit = limit
+        # model -> tag key -> known values (a subset of the store's tag_values)
+        self._known: dict[str, dict[str, set[str]]] = {}
+
+    async def fold(self, events: list[EventIn]) -> dict[tuple[str, str], int]:
+        """Replace values beyond the limit in the events' tags (in place); return the number
+        of values folded per (model, key)."""
+        known_by_model = self._known
+        misses: list[EventIn] | None = None
+        # Fast path: every value already known (set lookups only).
+        for ev in events:
+            tags = ev.tags
+            if not tags:
+                continue
+            known = known_by_model.get(ev.model)
+            if known is None:
+                misses = misses or []
+                misses.append(ev)
+                continue
+            for k, v in tags.items():
+                if v not in known.get(k, _EMPTY):
+                    misses = misses or []
+                    misses.append(ev)
+                    break
+        if misses is None:
+            return {}
+        return await self._fold_slow(misses)
+
+    async def _fold_slow(self, events: list[EventIn]) -> dict[tuple[str, str], int]:
+        for model in dict.fromkeys(ev.model for ev in events):
+            if model not in self._known:
+                self._known[model] = await asyncio.to_thread(self.store.tag_values, model)
+        limit = self.limit
+        candidates: dict[tuple[str, str], dict[str, None]] = {}
+        for ev in events:
+            known = self._known[ev.model]
+            for k, v in (ev.tags or {}).items():
+                vals = known.get(k, _EMPTY)
+                if v == OTHER or v in vals or len(vals) >= limit:
+                    continue
+                pending = candidates.setdefault((ev.model, k), {})
+                if len(vals) + len(pending) < limit:
+                    pending[v] = None
+        if candidates:
+            now_us = int(time.time() * 1_000_000)
+            op = AdmitTagValues({mk: list(vs) for mk, vs in candidates.items()}, limit, now_us)
+            admitted: dict[tuple[str, str], set[str]] = await self.writer.write(op)
+            for (model, key), values in admitted.items():
+                # The database's answer includes values other processes admitted meanwhile.
+                self._known.setdefault(model, {})[key] = values
+        folded: Counter[tuple[str, str]] = Counter()
+        for ev in events:
+            tags = ev.tags
+            if not tags:
+                continue
+            known = self._known[ev.model]
+            refused = [k for k, v in tags.items() if v != OTHER and v not in known.get(k, _EMPTY)]
+            for k in refused:
+                tags[k] = OTHER
+                folded[(ev.model, k)] += 1
+        return dict(folded)
+
+    @staticmethod
+    def count_op(folded: dict[tuple[str, str], int]) -> CountFoldedTags:
+        """The write op that records ``folded`` (committed with the events it belongs to)."""
+        return CountFoldedTags(folded, int(time.time() * 1_000_000))
