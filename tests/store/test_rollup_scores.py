@@ -13,8 +13,8 @@ from sklearn.metrics import log_loss, roc_auc_score
 from tests.inprocess import Api, MakeApi
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import duckdb_rollups
-from modeltower.store.base import EventFilter
+from modeltower.store import duckdb_reads, duckdb_rollups, pg_reads
+from modeltower.store.base import PART_CONFUSION, PART_OPS, EventFilter
 from modeltower.store.duckdb_store import DuckDBStore
 
 pytestmark = pytest.mark.anyio
@@ -22,6 +22,8 @@ pytestmark = pytest.mark.anyio
 S = 1_000_000
 MIN = 60 * S
 HOUR = 60 * MIN
+ALL = frozenset({PART_OPS, PART_CONFUSION})
+VERSION_7_TABLES = ("rollup_hour", "rollup_hour_confusion", "rollup_score", "rollup_score_day")
 
 
 def _events(rng: np.random.Generator, t0: int, n: int) -> list[dict[str, Any]]:
@@ -64,6 +66,13 @@ async def _load(api: Api, t0: int) -> list[dict[str, Any]]:
     again = [{"model": "clf", "id": e["id"], "label": "no"} for e in events[::21]]
     await api.feedback(again)
     return events
+
+
+def _raw_aggregate(store: Any, flt: EventFilter, bucket_us: int | None) -> dict[int, Any]:
+    with store.reader() as cur:
+        if isinstance(store, DuckDBStore):
+            return duckdb_reads.aggregate(cur, flt, bucket_us, ALL)
+        return pg_reads.aggregate(cur, flt, bucket_us, ALL)
 
 
 def _raw(store: Any, flt: EventFilter) -> tuple[list[str], np.ndarray]:
@@ -164,7 +173,9 @@ async def test_class_probability_objects_and_tags_read_raw_scores(make_api: Make
         assert store.score_histograms(flt, None) is None  # such events are not binned
 
 
-async def test_a_database_from_before_the_histogram_gets_it_built(make_api: MakeApi) -> None:
+async def test_a_database_from_before_version_7_gets_hours_and_histograms_built(
+    make_api: MakeApi,
+) -> None:
     t0 = (int(time.time() * S) - 4 * 24 * HOUR) // HOUR * HOUR
     async with make_api(db_name="old.duckdb") as api:
         await _load(api, t0)
@@ -173,7 +184,8 @@ async def test_a_database_from_before_the_histogram_gets_it_built(make_api: Make
         store.rollup_policy = duckdb_rollups.Policy(exact_scores_max=0)
         before = store.score_histograms(flt, None)
         # make it look like the release before the histogram: schema version 6
-        drop = ["DROP TABLE rollup_score", "DELETE FROM schema_migrations WHERE version = 7"]
+        drop = [f"DROP TABLE {t}" for t in VERSION_7_TABLES]
+        drop.append("DELETE FROM schema_migrations WHERE version = 7")
         if isinstance(store, DuckDBStore):
             for sql in drop:
                 store._con.execute(sql)
@@ -190,3 +202,14 @@ async def test_a_database_from_before_the_histogram_gets_it_built(make_api: Make
         assert before is not None and after is not None
         _same_hist(after[0], before[0], "rebuilt")
         _same_hist(after[0], _hist_of(*_raw(store, flt)), "raw")
+        # the hourly rollups answer days-long windows as the minutes did
+        week = EventFilter("clf", t0, t0 + 72 * HOUR)
+        got = store.aggregate(week, HOUR, ALL)
+        want = _raw_aggregate(store, week, HOUR)
+        assert set(got) == set(want)
+        for k in want:
+            assert (got[k].count, got[k].labeled, got[k].confusion) == (
+                want[k].count,
+                want[k].labeled,
+                want[k].confusion,
+            ), k

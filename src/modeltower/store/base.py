@@ -17,6 +17,7 @@ import numpy as np
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.regression import RegressionAggregate
+from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store.alert_types import AlertOp, AlertReads
 from modeltower.store.key_types import KeyOp, KeyReads
 from modeltower.store.tag_types import TagKeyStats, TagOp
@@ -41,6 +42,10 @@ class EventFilter:
     tags: tuple[tuple[str, str], ...] = ()
 
 
+# The group name used for events without a group when a window has business data.
+UNGROUPED = "(none)"
+
+
 @dataclass
 class WindowAggregate:
     """Everything the metric functions need about the events of one window or bucket."""
@@ -56,6 +61,15 @@ class WindowAggregate:
     confusion: dict[tuple[str, str], int] = field(default_factory=dict)
     regression: RegressionAggregate | None = None
     business: dict[str, GroupOutcome] = field(default_factory=dict)
+    # Events without a group that carry a conversion or revenue: the "(none)" group is shown
+    # only when there are some. Kept so that pieces of one window (rollup levels, raw edges)
+    # decide it together (see :meth:`drop_unknown_ungrouped`).
+    ungrouped_known: int = 0
+
+    def drop_unknown_ungrouped(self) -> None:
+        """Leave out the "(none)" group when none of its events has business data."""
+        if not self.ungrouped_known:
+            self.business.pop(UNGROUPED, None)
 
     def merge(self, other: WindowAggregate) -> WindowAggregate:
         """Combine two aggregates of disjoint event sets (quantiles are not mergeable: dropped)."""
@@ -90,6 +104,7 @@ class WindowAggregate:
             confusion=conf,
             regression=reg,
             business=biz,
+            ungrouped_known=self.ungrouped_known + other.ungrouped_known,
         )
 
 
@@ -319,6 +334,13 @@ class Store(AlertReads, KeyReads, abc.ABC):
     @abc.abstractmethod
     def scored_rows(self, flt: EventFilter, bucket_us: int | None) -> ScoredRows:
         """Labeled, scored events (for ROC AUC and log loss)."""
+
+    @abc.abstractmethod
+    def score_histograms(
+        self, flt: EventFilter, bucket_us: int | None
+    ) -> dict[int, ScoreHistogram] | None:
+        """Per bucket, the histogram of the scored events (from the rollups, for long windows);
+        None when the window is to be computed from :meth:`scored_rows` instead."""
 
     @abc.abstractmethod
     def get_model(self, model: str) -> ModelInfo | None:

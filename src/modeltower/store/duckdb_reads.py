@@ -16,6 +16,7 @@ from modeltower.store.base import (
     PART_OPS,
     PART_QUANTILES,
     PART_REGRESSION,
+    UNGROUPED,
     EventFilter,
     ModelSettings,
     ScoredRows,
@@ -25,13 +26,12 @@ from modeltower.store.base import (
 _EPS = float(np.finfo(np.float64).eps)
 _Q_NAMES = list(PERCENTILES)
 _Q_LIST = "[" + ", ".join(repr(PERCENTILES[n]) for n in _Q_NAMES) + "]"
-# The group name used for events without a group when a window has business data.
-UNGROUPED = "(none)"
 
 
 def json_path(key: str) -> str:
-    """A JSON path selecting one top-level key, whatever characters it holds."""
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A JSON pointer selecting one top-level key, whatever characters it holds (also the empty
+    key, which the ``$."key"`` form cannot name)."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def event_where(
@@ -91,9 +91,11 @@ def aggregate(
     bucket_us: int | None,
     parts: frozenset[str],
     start_us: int | None = None,
+    piece: bool = False,
 ) -> dict[int, WindowAggregate]:
     """Aggregates per bucket; buckets without events are absent. With ``start_us`` only events
-    from then on are read (buckets still count from ``flt.start_us``)."""
+    from then on are read (buckets still count from ``flt.start_us``). A ``piece`` of a larger
+    window keeps its "(none)" business group for the caller to decide on."""
     base, params = _base(flt, bucket_us, start_us)
     out: dict[int, WindowAggregate] = {}
     if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
@@ -148,15 +150,21 @@ def aggregate(
     if PART_BUSINESS in parts:
         sql = f"""
             WITH ev AS ({base})
-            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0)
+            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
+                   count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
             FROM ev GROUP BY b, grp
-            HAVING grp IS NOT NULL OR count(conv) > 0 OR count(rev) > 0
         """
-        for b, grp, n, conv, rev in cur.execute(sql, params).fetchall():
+        for b, grp, n, conv, rev, known in cur.execute(sql, params).fetchall():
+            agg = out.setdefault(int(b), WindowAggregate())
+            if grp is None:
+                agg.ungrouped_known += int(known)
             name = UNGROUPED if grp is None else grp
-            out.setdefault(int(b), WindowAggregate()).business[name] = GroupOutcome(
+            agg.business[name] = GroupOutcome(
                 count=int(n), conversions=int(conv), revenue=float(rev)
             )
+    if not piece:
+        for agg in out.values():
+            agg.drop_unknown_ungrouped()
     return out
 
 

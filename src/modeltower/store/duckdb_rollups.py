@@ -31,6 +31,7 @@ from modeltower.store.base import (
     PART_CONFUSION,
     PART_QUANTILES,
     PART_REGRESSION,
+    UNGROUPED,
     EventFilter,
     WindowAggregate,
 )
@@ -45,8 +46,7 @@ NONE_KEY = "\x00"  # NULL version / group in a key column (primary keys cannot b
 _EPS = float(np.finfo(np.float64).eps)
 _Q = list(PERCENTILES.items())
 
-SCHEMA = """
-CREATE TABLE rollup_minute (
+_OPS_COLUMNS = """
     model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
     n BIGINT NOT NULL, errors BIGINT NOT NULL,
     lat_n BIGINT NOT NULL, lat_sum DOUBLE NOT NULL, lat_max DOUBLE,
@@ -56,22 +56,46 @@ CREATE TABLE rollup_minute (
     conv_n BIGINT NOT NULL, conv_known BIGINT NOT NULL, rev_sum DOUBLE NOT NULL,
     rev_known BIGINT NOT NULL,
     PRIMARY KEY (model, version, grp, minute)
-);
-CREATE TABLE rollup_confusion (
+"""
+_CONFUSION_COLUMNS = """
     model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
     lab VARCHAR NOT NULL, pred VARCHAR NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY (model, version, grp, minute, lab, pred)
-);
+"""
+SCHEMA = f"""
+CREATE TABLE rollup_minute ({_OPS_COLUMNS});
+CREATE TABLE rollup_confusion ({_CONFUSION_COLUMNS});
 CREATE TABLE rollup_latency (
     model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
     bin INTEGER NOT NULL, n BIGINT NOT NULL,  -- "minute" is the hour's start here
     PRIMARY KEY (model, version, grp, minute, bin)
 );
 """
+# Schema version 7: the same per hour ("minute" is the hour's start), so that windows of days
+# and months read one row per hour instead of sixty.
+SCHEMA_HOURS = f"""
+CREATE TABLE rollup_hour ({_OPS_COLUMNS});
+CREATE TABLE rollup_hour_confusion ({_CONFUSION_COLUMNS});
+"""
+# (unit, ops table, confusion table), finest first
+LEVELS = (
+    (MINUTE_US, "rollup_minute", "rollup_confusion"),
+    (HOUR_US, "rollup_hour", "rollup_hour_confusion"),
+)
 
-_KEY = f"e.model, coalesce(e.version, '{NONE_KEY}'), coalesce(e.grp, '{NONE_KEY}'), e.ts // {MINUTE_US} * {MINUTE_US}"
-# The sketch is kept per hour: per minute it would hold nearly a row per event at low rates.
-_HOUR_KEY = _KEY.replace(str(MINUTE_US), str(HOUR_US))
+DAY_US = 24 * HOUR_US
+
+
+def _key(unit_us: int) -> str:
+    """The key columns of a rollup row: model, version, group and the unit's start."""
+    return (
+        f"e.model, coalesce(e.version, '{NONE_KEY}'), coalesce(e.grp, '{NONE_KEY}'), "
+        f"e.ts // {unit_us} * {unit_us}"
+    )
+
+
+# The sketches are kept per hour: per minute they would hold nearly a row per event.
+_HOUR_KEY = _key(HOUR_US)
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 BIN_SQL = (
@@ -100,21 +124,10 @@ def _effective(source: str, feedback: bool = True) -> str:
     """
 
 
-def add_sql(
-    source: str, sign: int, sketch: bool, feedback: bool = True, scores: bool = True
-) -> list[str]:
-    """The statements adding ``sign`` times the contributions of the events selected by
-    ``source`` (a SELECT of event columns including ``k``) to the rollups; ``sketch`` adds their
-    latencies to the sketch too (new events only: feedback never changes a latency); ``scores``
-    False leaves out the score histogram (schema version 5 predates it)."""
-    # The events with their feedback applied are read once, for the three tables.
-    ev = "SELECT * FROM rollup_batch"
-    s = int(sign)
-    out = [
-        f"CREATE OR REPLACE TEMP TABLE rollup_batch AS {_effective(source, feedback)}",
-        f"""
-        INSERT INTO rollup_minute
-        SELECT {_KEY}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
+def _ops_sql(ev: str, s: int, key: str, table: str) -> str:
+    return f"""
+        INSERT INTO {table}
+        SELECT {key}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
                {s} * coalesce(sum(latency_ms), 0), {"max(latency_ms)" if s > 0 else "NULL"},
                {s} * count(*) FILTER (WHERE {_CLS}),
                {s} * count(*) FILTER (WHERE {_CLS} AND lab = prediction),
@@ -138,15 +151,33 @@ def add_sql(
             reg_y = reg_y + excluded.reg_y, reg_y2 = reg_y2 + excluded.reg_y2,
             conv_n = conv_n + excluded.conv_n, conv_known = conv_known + excluded.conv_known,
             rev_sum = rev_sum + excluded.rev_sum, rev_known = rev_known + excluded.rev_known
-        """,
-        f"""
-        INSERT INTO rollup_confusion
-        SELECT {_KEY}, lab, prediction, {s} * count(*) FROM ({ev}) e WHERE {_CLS} GROUP BY ALL
+    """
+
+
+def _confusion_sql(ev: str, s: int, key: str, table: str) -> str:
+    return f"""
+        INSERT INTO {table}
+        SELECT {key}, lab, prediction, {s} * count(*) FROM ({ev}) e WHERE {_CLS} GROUP BY ALL
         ON CONFLICT DO UPDATE SET n = n + excluded.n
-        """,
-    ]
-    if scores:  # the score histogram moves with late labels too (its rows are per true label)
-        out.append(duckdb_scores.add_sql(ev, s, _HOUR_KEY, _CLS))
+    """
+
+
+def add_sql(
+    source: str, sign: int, sketch: bool, feedback: bool = True, current: bool = True
+) -> list[str]:
+    """The statements adding ``sign`` times the contributions of the events selected by
+    ``source`` (a SELECT of event columns including ``k``) to the rollups; ``sketch`` adds their
+    latencies to the sketch too (new events only: feedback never changes a latency). ``current``
+    False writes only the tables of schema version 5 (its migration)."""
+    # The events with their feedback applied are read once, for every table.
+    ev = "SELECT * FROM rollup_batch"
+    s = int(sign)
+    out = [f"CREATE OR REPLACE TEMP TABLE rollup_batch AS {_effective(source, feedback)}"]
+    for unit, ops, confusion in LEVELS if current else LEVELS[:1]:
+        out += [_ops_sql(ev, s, _key(unit), ops), _confusion_sql(ev, s, _key(unit), confusion)]
+    if current:  # the score histograms move with late labels too (their rows are per label)
+        out.append(duckdb_scores.add_sql(ev, s, _HOUR_KEY, _CLS, "rollup_score"))
+        out.append(duckdb_scores.add_sql(ev, s, _key(DAY_US), _CLS, "rollup_score_day"))
     if sketch:
         out.append(
             f"""
@@ -160,10 +191,44 @@ def add_sql(
     return out
 
 
-def score_backfill_sql() -> str:
-    """Schema version 7: the score histogram of every stored event, feedback applied."""
+def version_7_sql() -> str:
+    """Schema version 7: hourly rollups built from the minutes, and the score histograms (per
+    hour and per day) of every stored event, feedback applied."""
     ev = _effective("SELECT * FROM events")
-    return duckdb_scores.SCHEMA + ";\n" + duckdb_scores.add_sql(ev, 1, _HOUR_KEY, _CLS)
+    sums = ", ".join(
+        f"{'max' if c == 'lat_max' else 'sum'}({c})"
+        for c in [
+            "n",
+            "errors",
+            "lat_n",
+            "lat_sum",
+            "lat_max",
+            "cls_n",
+            "cls_match",
+            "reg_n",
+            "reg_abs",
+            "reg_sq",
+            "reg_ape",
+            "reg_y",
+            "reg_y2",
+            "conv_n",
+            "conv_known",
+            "rev_sum",
+            "rev_known",
+        ]
+    )
+    hour = f"model, version, grp, minute // {HOUR_US} * {HOUR_US}"
+    return ";\n".join(
+        [
+            SCHEMA_HOURS,
+            f"INSERT INTO rollup_hour SELECT {hour}, {sums} FROM rollup_minute GROUP BY ALL",
+            f"INSERT INTO rollup_hour_confusion SELECT {hour}, lab, pred, sum(n) "
+            "FROM rollup_confusion GROUP BY ALL",
+            duckdb_scores.SCHEMA,
+            duckdb_scores.add_sql(ev, 1, _HOUR_KEY, _CLS, "rollup_score"),
+            duckdb_scores.add_sql(ev, 1, _key(DAY_US), _CLS, "rollup_score_day"),
+        ]
+    )
 
 
 def add(
@@ -175,9 +240,14 @@ def add(
 
 
 # ---- reads ------------------------------------------------------------------------------------
-def _where(flt: EventFilter, a_us: int, b_us: int) -> tuple[str, list[Any]]:
-    where = ["model = ?", "minute >= ?", "minute < ?"]
-    params: list[Any] = [flt.model, a_us, b_us]
+Ranges = list[tuple[int, int]]
+
+
+def _where(flt: EventFilter, ranges: Ranges) -> tuple[str, list[Any]]:
+    """The rows of ``flt``'s model, version and group whose unit starts in one of ``ranges``."""
+    spans = " OR ".join("(minute >= ? AND minute < ?)" for _ in ranges)
+    where = ["model = ?", f"({spans})"]
+    params: list[Any] = [flt.model, *(x for r in ranges for x in r)]
     if flt.version is not None:
         where.append("version = ?")
         params.append(flt.version)
@@ -185,6 +255,31 @@ def _where(flt: EventFilter, a_us: int, b_us: int) -> tuple[str, list[Any]]:
         where.append("grp = ?")
         params.append(flt.group)
     return " AND ".join(where), params
+
+
+def levels(
+    a_us: int, b_us: int, units: tuple[int, ...], flt: EventFilter, bucket_us: int | None
+) -> list[Ranges]:
+    """[a, b) split over rollup levels of the given units (finest first, [a, b) on the finest):
+    each coarser level takes its whole units, the finer ones the rest. A level is skipped when
+    its units would straddle buckets."""
+    out: list[Ranges] = [[] for _ in units]
+    pending = [(a_us, b_us)]
+    for i in range(len(units) - 1, 0, -1):
+        unit = units[i]
+        if bucket_us and (bucket_us % unit or flt.start_us % unit):
+            continue
+        rest: Ranges = []
+        for lo, hi in pending:
+            ua, ub = -(-lo // unit) * unit, hi // unit * unit
+            if ub <= ua:
+                rest.append((lo, hi))
+                continue
+            out[i].append((ua, ub))
+            rest += [r for r in ((lo, ua), (ub, hi)) if r[1] > r[0]]
+        pending = rest
+    out[0] = pending
+    return out
 
 
 def _bucket(flt: EventFilter, bucket_us: int | None) -> str:
@@ -196,25 +291,27 @@ def aggregate(
     flt: EventFilter,
     bucket_us: int | None,
     parts: frozenset[str],
-    a_us: int,
-    b_us: int,
+    ranges: Ranges,
+    level: int = 0,
 ) -> dict[int, WindowAggregate]:
-    """Aggregates of the whole minutes [a_us, b_us) per bucket (quantiles left out)."""
-    where, params = _where(flt, a_us, b_us)
+    """Aggregates of the units in ``ranges`` of rollup level ``level`` per bucket (quantiles
+    left out)."""
+    _, ops, confusion_table = LEVELS[level]
+    where, params = _where(flt, ranges)
     b = _bucket(flt, bucket_us)
     minutes = cur.execute(
         f"""
         SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
                sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
                sum(reg_y), sum(reg_y2)
-        FROM rollup_minute WHERE {where} GROUP BY bk HAVING sum(n) > 0
+        FROM {ops} WHERE {where} GROUP BY bk HAVING sum(n) > 0
         """,
         params,
     ).fetchall()
     confusion = []
     if PART_CONFUSION in parts:
         confusion = cur.execute(
-            f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
+            f"SELECT {b} AS bk, lab, pred, sum(n) FROM {confusion_table} WHERE {where} "
             "GROUP BY ALL HAVING sum(n) > 0",
             params,
         ).fetchall()
@@ -222,9 +319,10 @@ def aggregate(
     if PART_BUSINESS in parts:
         business = cur.execute(
             f"""
-            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
+            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum), sum(conv_known) + sum(rev_known)
+            FROM {ops}
             WHERE {where} GROUP BY ALL
-            HAVING sum(n) > 0 AND (grp <> '{NONE_KEY}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
+            HAVING sum(n) > 0
             """,
             params,
         ).fetchall()
@@ -266,19 +364,20 @@ def decode(
         )
     for bk, lab, pred, n in confusion:
         out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
-    for bk, grp, n, conv, rev in business:
-        name = "(none)" if grp == none_key else grp
-        out.setdefault(int(bk), WindowAggregate()).business[name] = GroupOutcome(
-            count=int(n), conversions=int(conv), revenue=float(rev)
-        )
+    for bk, grp, n, conv, rev, known in business:
+        agg = out.setdefault(int(bk), WindowAggregate())
+        if grp == none_key:
+            agg.ungrouped_known += int(known)
+        name = UNGROUPED if grp == none_key else grp
+        agg.business[name] = GroupOutcome(count=int(n), conversions=int(conv), revenue=float(rev))
     return out
 
 
 def sketch_bins(
     cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, a_us: int, b_us: int
 ) -> dict[int, dict[int, int]]:
-    """Latency sketch bins of the whole minutes [a_us, b_us), per bucket."""
-    where, params = _where(flt, a_us, b_us)
+    """Latency sketch bins of the whole hours [a_us, b_us), per bucket."""
+    where, params = _where(flt, [(a_us, b_us)])
     out: dict[int, dict[int, int]] = {}
     for bk, bin_, n in cur.execute(
         f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
@@ -368,15 +467,22 @@ def window_aggregate(
         return duckdb_reads.aggregate(cur, flt, bucket_us, parts)
     a, b = cut
     raw_parts = parts - {PART_QUANTILES}
+    units = tuple(unit for unit, _, _ in LEVELS)
     pieces = [
-        aggregate(cur, flt, bucket_us, parts, a, b),
-        duckdb_reads.aggregate(cur, _until(flt, a), bucket_us, raw_parts),
-        duckdb_reads.aggregate(cur, flt, bucket_us, raw_parts, start_us=b),
+        aggregate(cur, flt, bucket_us, parts, ranges, level)
+        for level, ranges in enumerate(levels(a, b, units, flt, bucket_us))
+        if ranges
+    ]
+    pieces += [
+        duckdb_reads.aggregate(cur, _until(flt, a), bucket_us, raw_parts, piece=True),
+        duckdb_reads.aggregate(cur, flt, bucket_us, raw_parts, start_us=b, piece=True),
     ]
     out: dict[int, WindowAggregate] = {}
     for piece in pieces:
         for k, agg in piece.items():
             out[k] = out[k].merge(agg) if k in out else agg
+    for agg in out.values():
+        agg.drop_unknown_ungrouped()
     if PART_QUANTILES in parts and out:
         total = sum(agg.latency_n for agg in out.values())
         if total <= policy.exact_quantiles_max and flt.start_us >= policy.raw_from_us:
@@ -427,9 +533,12 @@ def score_histograms(
     if span is None:
         return None
     ha, hb = span
-    where, params = _where(flt, ha, hb)
     out: dict[int, ScoreHistogram] = {}
-    duckdb_scores.hour_rows(cur, where, params, _bucket(flt, bucket_us), out)
+    hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
+    for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
+        if ranges:
+            where, params = _where(flt, ranges)
+            duckdb_scores.stored_rows(cur, table, where, params, _bucket(flt, bucket_us), out)
     duckdb_scores.edge_rows(cur, _until(flt, ha), bucket_us, None, out)
     duckdb_scores.edge_rows(cur, flt, bucket_us, hb, out)
     if any(h.multi for h in out.values()):

@@ -224,10 +224,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         5,
         # per-minute rollups (store/duckdb_rollups.py), filled from the events already stored
         duckdb_rollups.SCHEMA
-        + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True)),
+        + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True, current=False)),
     ),
     (6, duckdb_retention.SCHEMA),  # retention cut-offs (store/duckdb_retention.py)
     (9, TAG_SCHEMA),  # known tag values per model and key (store/duckdb_tags.py)
+    (7, duckdb_rollups.version_7_sql()),  # hourly rollups, score histograms
     (8, duckdb_keys.SCHEMA),  # API keys and the session secret (store/duckdb_keys.py)
 ]
 
@@ -237,10 +238,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT)"
     )
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0]
-    current = int(row[0]) if row else 0
-    for version, sql in sorted(MIGRATIONS):  # in version order, however the list was appended
-        if version <= current:
+    applied = {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    current = max(applied, default=0)
+    # Every version not applied yet, in order: a database that skipped one (a development
+    # build) still gets it.
+    for version, sql in sorted(MIGRATIONS):
+        if version in applied:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -252,5 +255,5 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
-        current = version
+        current = max(current, version)
     return current

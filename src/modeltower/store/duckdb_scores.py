@@ -17,15 +17,15 @@ from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS, ScoreHis
 from modeltower.store import duckdb_reads
 from modeltower.store.base import EventFilter
 
-SCHEMA = """
-CREATE TABLE rollup_score (
+_COLUMNS = """
     model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL,
-    minute BIGINT NOT NULL,  -- the hour's start
+    minute BIGINT NOT NULL,  -- the hour's (the day's) start
     lab VARCHAR NOT NULL, bin INTEGER NOT NULL,
     n BIGINT NOT NULL, ln_p DOUBLE NOT NULL, ln_1mp DOUBLE NOT NULL,
     PRIMARY KEY (model, version, grp, minute, lab, bin)
-)
 """
+# per hour, and per day for windows of weeks and months
+SCHEMA = f"CREATE TABLE rollup_score ({_COLUMNS}); CREATE TABLE rollup_score_day ({_COLUMNS})"
 
 # The same arithmetic as metrics/score_sketch.py (score_bin, and sklearn's clipping).
 BIN_SQL = (
@@ -37,13 +37,13 @@ LN_1MP = f"coalesce(sum(ln(greatest(least(1.0 - score, {1 - EPS!r}), {EPS!r}))),
 SCORED = "(score IS NOT NULL OR scores IS NOT NULL)"
 
 
-def add_sql(ev: str, sign: int, hour_key: str, cls: str) -> str:
+def add_sql(ev: str, sign: int, key: str, cls: str, table: str) -> str:
     """The statement adding ``sign`` times the scored events of ``ev`` (a SELECT of effective
-    event rows: feedback applied) to the histogram."""
+    event rows: feedback applied) to the histogram ``table`` (``key``: its key columns)."""
     s = int(sign)
     return f"""
-        INSERT INTO rollup_score
-        SELECT {hour_key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
+        INSERT INTO {table}
+        SELECT {key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
         FROM ({ev}) e WHERE {cls} AND {SCORED} GROUP BY ALL
         ON CONFLICT DO UPDATE SET
             n = n + excluded.n, ln_p = ln_p + excluded.ln_p, ln_1mp = ln_1mp + excluded.ln_1mp
@@ -58,16 +58,17 @@ def _collect(rows: list[tuple[Any, ...]], out: dict[int, ScoreHistogram]) -> Non
             )
 
 
-def hour_rows(
+def stored_rows(
     cur: duckdb.DuckDBPyConnection,
+    table: str,
     where: str,
     params: list[Any],
     bucket: str,
     out: dict[int, ScoreHistogram],
 ) -> None:
-    """Add the stored histogram rows of the whole hours ``where`` selects, per bucket."""
+    """Add the stored histogram rows of ``table`` that ``where`` selects, per bucket."""
     rows = cur.execute(
-        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM rollup_score "
+        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM {table} "
         f"WHERE {where} GROUP BY ALL",
         params,
     ).fetchall()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import queue
 import threading
 import time
@@ -14,8 +15,10 @@ import duckdb
 import pyarrow as pa
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
+from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store import (
     duckdb_alerts,
+    duckdb_backup,
     duckdb_drift,
     duckdb_features,
     duckdb_health,
@@ -36,6 +39,7 @@ from modeltower.store.alert_types import (
     StoredChannel,
     StoredRule,
 )
+from modeltower.store.availability import Availability, StoreUnavailable
 from modeltower.store.base import (
     AddDriftSummaries,
     ColumnSpec,
@@ -70,6 +74,8 @@ from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
 from modeltower.store.registry import ModelEntry, Registry
 from modeltower.store.tag_types import TAG_OPS, TagKeyStats
 
+log = logging.getLogger("modeltower.store")
+
 _EVENT_SCHEMA = pa.schema(
     [
         ("i", pa.int64()),
@@ -103,6 +109,15 @@ _INSERT_EVENTS = (
 _FEEDBACK_EVENTS = (
     "SELECT * FROM events WHERE k IN (SELECT md5_number(model || chr(0) || id) FROM batch_feedback)"
 )
+# How a write that the file system refused reads (DuckDB raises it as a TransactionException).
+_WRITE_FAILURES = (
+    "Could not write file",
+    "File too large",
+    "No space left",
+    "Read-only file system",
+    "Permission denied",
+    "Could not truncate",
+)
 _PROBE_EVENTS = (
     "SELECT b.i FROM batch_events b JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
 )
@@ -123,6 +138,11 @@ class DuckDBStore(Store):
         self._lock = threading.Lock()  # guards open/close against concurrent reads
         self.rollup_policy = duckdb_rollups.Policy()
         self._early_feedback = False  # some feedback is stored whose event has not come yet
+        # Disk full, read-only file, a database DuckDB invalidated: 503 for writes, reads go on.
+        self.availability = Availability(f"the database file {path}")
+        self._con_lock = threading.RLock()  # the writer's connection: writes, checkpoints, reopen
+        self._gen = 0  # bumped by each reopen; cursors of an older generation are not reused
+        self._checkpoint_after = 0.0  # monotonic time before which no idle checkpoint is tried
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -168,28 +188,138 @@ class DuckDBStore(Store):
         self.rollup_policy = dataclasses.replace(self.rollup_policy, raw_from_us=raw_before)
 
     def maintenance(self) -> None:
-        """Checkpoint the WAL into the database file (called by the writer when idle)."""
-        if self._con is not None:
-            self._con.execute("CHECKPOINT")
+        """Checkpoint the WAL into the database file (called by the writer when idle). While the
+        file cannot be written, a checkpoint is tried at most every 30 s: a failed checkpoint
+        invalidates the database, which is then reopened from the file and its WAL."""
+        with self._con_lock:
+            if self._con is None:
+                self._reopen(self._gen)
+                return
+            if self.availability.writes_refused and time.monotonic() < self._checkpoint_after:
+                return
+            try:
+                self._con.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                self._checkpoint_after = time.monotonic() + 30.0
+                if self._fault(exc) is None:
+                    raise
+
+    def backup_to(self, dest_dir: str) -> duckdb_backup.FileFacts:
+        """Copy the database into ``dest_dir`` as of the last commit. Call it on the writer
+        thread (Writer.exclusive), so that no write runs while the file is copied."""
+        with self._con_lock:
+            if self._con is None:
+                raise StoreUnavailable(self.availability.reason() or "the store is closed")
+            return duckdb_backup.snapshot(self._con, self.path, dest_dir)
+
+    def ping(self) -> None:
+        """Reads work (one trivial query)."""
+        with self.reader() as cur:
+            cur.execute("SELECT 1").fetchall()
+
+    def _fault(self, exc: duckdb.Error) -> StoreUnavailable | None:
+        """A write or checkpoint failed: the file cannot be written (disk full, file size limit,
+        read-only) or DuckDB invalidated the database. Returns what to raise, or None for any
+        other error (a bug, a constraint)."""
+        if isinstance(exc, duckdb.FatalException):
+            # "database has been invalidated because of a previous fatal error": nothing works on
+            # this instance any more; the committed data is in the file and its WAL.
+            fault = self.availability.mark_writes_refused(exc)
+            self._reopen(self._gen)
+            return fault
+        text = str(exc)
+        if isinstance(exc, duckdb.IOException | duckdb.PermissionException) or any(
+            m in text for m in _WRITE_FAILURES
+        ):
+            # No idle checkpoint for a while: it would need space too, and a failed checkpoint
+            # invalidates the database (reads included) until it is reopened.
+            self._checkpoint_after = time.monotonic() + 30.0
+            return self.availability.mark_writes_refused(exc)
+        return None
+
+    def _reopen(self, gen: int) -> None:
+        """Close every connection of generation ``gen`` and open the file again (once per
+        generation, whoever notices first)."""
+        with self._con_lock:
+            if gen != self._gen:
+                return
+            # Readers on an invalidated database fail at once, so their cursors come back soon.
+            got = 0
+            deadline = time.monotonic() + 5.0
+            while got < self._readers:
+                try:
+                    cur = self._pool.get(timeout=max(0.01, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                got += 1
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self._gen += 1
+            con, self._con = self._con, None
+            if con is not None:
+                with contextlib.suppress(duckdb.Error):
+                    con.close()
+            try:
+                self.open()
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):
+                    if self._con is not None:
+                        self._con.close()
+                self._con = None
+                self.availability.mark_unreachable(exc)
+            else:
+                log.warning(
+                    "%s reopened: DuckDB had invalidated it after a failed write", self.path
+                )
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Borrow a reader cursor: its own connection to the same database (MVCC snapshot)."""
-        cur = self._pool.get()
+        try:
+            cur = self._pool.get(timeout=30.0)
+        except queue.Empty:
+            raise StoreUnavailable("no database reader free within 30 s") from None
+        gen = self._gen
         try:
             yield cur
-        finally:
+        except duckdb.FatalException as exc:
+            self._give_back(cur, gen)
+            self._reopen(gen)
+            raise StoreUnavailable(f"the database was reopened: {exc}") from exc
+        except BaseException:
+            self._give_back(cur, gen)
+            raise
+        else:
+            self._give_back(cur, gen)
+
+    def _give_back(self, cur: duckdb.DuckDBPyConnection, gen: int) -> None:
+        if gen == self._gen:
             self._pool.put(cur)
+        else:  # its database was closed and opened again meanwhile
+            with contextlib.suppress(duckdb.Error):
+                cur.close()
 
     # ---- writes ----------------------------------------------------------------------------
     def write(self, ops: list[WriteOp]) -> list[Any]:
         """One transaction for the whole group. Duplicate keys are rare (client retries), so the
         fast path inserts without probing; a key conflict rolls back and redoes with a probe."""
-        assert self._con is not None, "store is not open"
-        try:
-            return self._write_tx(ops, probe=False)
-        except duckdb.ConstraintException:
-            return self._write_tx(ops, probe=True)
+        with self._con_lock:
+            if self._con is None:  # a reopen failed: try again
+                self._reopen(self._gen)
+                if self._con is None:
+                    raise StoreUnavailable(self.availability.reason() or "the store is closed")
+            try:
+                try:
+                    results = self._write_tx(ops, probe=False)
+                except duckdb.ConstraintException:
+                    results = self._write_tx(ops, probe=True)
+            except duckdb.Error as exc:
+                fault = self._fault(exc)
+                if fault is None:
+                    raise
+                raise fault from exc
+        self.availability.mark_writable()
+        return results
 
     def _write_tx(self, ops: list[WriteOp], *, probe: bool) -> list[Any]:
         con = self._con
@@ -387,6 +517,12 @@ class DuckDBStore(Store):
     def scored_rows(self, flt: EventFilter, bucket_us: int | None) -> ScoredRows:
         with self.reader() as cur:
             return duckdb_reads.scored_rows(cur, flt, bucket_us)
+
+    def score_histograms(
+        self, flt: EventFilter, bucket_us: int | None
+    ) -> dict[int, ScoreHistogram] | None:
+        with self.reader() as cur:
+            return duckdb_rollups.score_histograms(cur, flt, bucket_us, self.rollup_policy)
 
     def get_model(self, model: str) -> ModelInfo | None:
         entry = self.registry.get(model)

@@ -90,9 +90,11 @@ def aggregate(
     bucket_us: int | None,
     parts: frozenset[str],
     start_us: int | None = None,
+    piece: bool = False,
 ) -> dict[int, WindowAggregate]:
     """Aggregates per bucket; buckets without events are absent. With ``start_us`` only events
-    from then on are read (buckets still count from ``flt.start_us``)."""
+    from then on are read (buckets still count from ``flt.start_us``). A ``piece`` of a larger
+    window keeps its "(none)" business group for the caller to decide on."""
     sql_base, params = base(flt, bucket_us, start_us)
     out: dict[int, WindowAggregate] = {}
     if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
@@ -152,15 +154,21 @@ def aggregate(
     if PART_BUSINESS in parts:
         sql = f"""
             WITH ev AS ({sql_base})
-            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0)
+            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
+                   count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
             FROM ev GROUP BY b, grp
-            HAVING grp IS NOT NULL OR count(conv) > 0 OR count(rev) > 0
         """
-        for b, grp, n, conv, rev in con.execute(sql, params).fetchall():
+        for b, grp, n, conv, rev, known in con.execute(sql, params).fetchall():
+            agg = out.setdefault(int(b), WindowAggregate())
+            if grp is None:
+                agg.ungrouped_known += int(known)
             name = UNGROUPED if grp is None else grp
-            out.setdefault(int(b), WindowAggregate()).business[name] = GroupOutcome(
+            agg.business[name] = GroupOutcome(
                 count=int(n), conversions=int(conv), revenue=float(rev)
             )
+    if not piece:
+        for agg in out.values():
+            agg.drop_unknown_ungrouped()
     return out
 
 

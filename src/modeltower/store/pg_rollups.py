@@ -29,15 +29,16 @@ from modeltower.store.duckdb_rollups import (
     NONE_KEY,
     ZERO_BIN,
     Policy,
+    Ranges,
     decode,
     hour_span,
+    levels,
     sketch_quantiles,
     split,
 )
 
 _K = "model, version, grp, minute"
-SCHEMA = f"""
-CREATE TABLE rollup_minute (
+_OPS_COLUMNS = f"""
     model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
     grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,
     n BIGINT NOT NULL, errors BIGINT NOT NULL,
@@ -49,13 +50,20 @@ CREATE TABLE rollup_minute (
     conv_n BIGINT NOT NULL, conv_known BIGINT NOT NULL, rev_sum DOUBLE PRECISION NOT NULL,
     rev_known BIGINT NOT NULL,
     PRIMARY KEY ({_K})
-);
-CREATE TABLE rollup_confusion (
+"""
+_CONFUSION_COLUMNS = f"""
     model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
     grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,
     lab TEXT COLLATE "C" NOT NULL, pred TEXT COLLATE "C" NOT NULL, n BIGINT NOT NULL,
     PRIMARY KEY ({_K}, lab, pred)
-);
+"""
+SCHEMA_HOURS = f"""
+CREATE TABLE rollup_hour ({_OPS_COLUMNS});
+CREATE TABLE rollup_hour_confusion ({_CONFUSION_COLUMNS});
+"""
+SCHEMA = f"""
+CREATE TABLE rollup_minute ({_OPS_COLUMNS});
+CREATE TABLE rollup_confusion ({_CONFUSION_COLUMNS});
 CREATE TABLE rollup_latency (
     model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
     grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's start
@@ -65,10 +73,15 @@ CREATE TABLE rollup_latency (
 """
 
 _NONE = NONE_KEY.replace("\x00", "\x01")  # PostgreSQL text cannot hold NUL
-_KEY = (
-    f"model, coalesce(version, '{_NONE}'), coalesce(grp, '{_NONE}'), ts / {MINUTE_US} * {MINUTE_US}"
-)
-_HOUR_KEY = _KEY.replace(str(MINUTE_US), str(HOUR_US))
+
+
+def _key(unit_us: int) -> str:
+    return (
+        f"model, coalesce(version, '{_NONE}'), coalesce(grp, '{_NONE}'), ts / {unit_us} * {unit_us}"
+    )
+
+
+_HOUR_KEY = _key(HOUR_US)
 _CLS = pg_reads.CLS
 _REG = pg_reads.REG
 BIN_SQL = (
@@ -77,6 +90,11 @@ BIN_SQL = (
 )
 _EPS = 2.220446049250313e-16
 _GROUP = "GROUP BY 1, 2, 3, 4"
+DAY_US = 24 * HOUR_US
+LEVELS = (
+    (MINUTE_US, "rollup_minute", "rollup_confusion"),
+    (HOUR_US, "rollup_hour", "rollup_hour_confusion"),
+)
 
 
 def _effective(source: str) -> str:
@@ -92,16 +110,10 @@ def _effective(source: str) -> str:
     """
 
 
-def add_sql(source: str, sign: int, sketch: bool, scores: bool = True) -> list[str]:
-    """The statements adding ``sign`` times the contributions of the events ``source`` selects
-    (a SELECT of event rows; its parameters go with the first statement); ``scores`` False
-    leaves out the score histogram (schema version 5 predates it)."""
-    s = int(sign)
-    out = [
-        f"CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS {_effective(source)}",
-        f"""
-        INSERT INTO rollup_minute AS r
-        SELECT {_KEY}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
+def _ops_sql(s: int, key: str, table: str) -> str:
+    return f"""
+        INSERT INTO {table} AS r
+        SELECT {key}, {s} * count(*), {s} * count(error), {s} * count(latency_ms),
                {s} * coalesce(sum(latency_ms), 0), {"max(latency_ms)" if s > 0 else "NULL::float8"},
                {s} * count(*) FILTER (WHERE {_CLS}),
                {s} * count(*) FILTER (WHERE {_CLS} AND lab = prediction),
@@ -126,16 +138,29 @@ def add_sql(source: str, sign: int, sketch: bool, scores: bool = True) -> list[s
             reg_y = r.reg_y + excluded.reg_y, reg_y2 = r.reg_y2 + excluded.reg_y2,
             conv_n = r.conv_n + excluded.conv_n, conv_known = r.conv_known + excluded.conv_known,
             rev_sum = r.rev_sum + excluded.rev_sum, rev_known = r.rev_known + excluded.rev_known
-        """,
-        f"""
-        INSERT INTO rollup_confusion AS r
-        SELECT {_KEY}, lab, prediction, {s} * count(*) FROM rollup_batch WHERE {_CLS}
+        """
+
+
+def _confusion_sql(s: int, key: str, table: str) -> str:
+    return f"""
+        INSERT INTO {table} AS r
+        SELECT {key}, lab, prediction, {s} * count(*) FROM rollup_batch WHERE {_CLS}
         GROUP BY 1, 2, 3, 4, 5, 6
         ON CONFLICT ({_K}, lab, pred) DO UPDATE SET n = r.n + excluded.n
-        """,
-    ]
-    if scores:  # the score histogram moves with late labels too (its rows are per true label)
-        out.append(pg_scores.add_sql("rollup_batch", s, _HOUR_KEY, _CLS))
+        """
+
+
+def add_sql(source: str, sign: int, sketch: bool, current: bool = True) -> list[str]:
+    """The statements adding ``sign`` times the contributions of the events ``source`` selects
+    (a SELECT of event rows; its parameters go with the first statement); ``current`` False
+    writes only the tables of schema version 5 (its migration)."""
+    s = int(sign)
+    out = [f"CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS {_effective(source)}"]
+    for unit, ops, confusion in LEVELS if current else LEVELS[:1]:
+        out += [_ops_sql(s, _key(unit), ops), _confusion_sql(s, _key(unit), confusion)]
+    if current:  # the score histograms move with late labels too (their rows are per label)
+        out.append(pg_scores.add_sql("rollup_batch", s, _HOUR_KEY, _CLS, "rollup_score"))
+        out.append(pg_scores.add_sql("rollup_batch", s, _key(DAY_US), _CLS, "rollup_score_day"))
     if sketch:  # new events only: feedback never changes a latency
         out.append(
             f"""
@@ -149,10 +174,42 @@ def add_sql(source: str, sign: int, sketch: bool, scores: bool = True) -> list[s
     return out
 
 
-def score_backfill_sql() -> str:
-    """Schema version 7: the score histogram of every stored event, feedback applied."""
+def version_7_sql() -> str:
+    """Schema version 7: hourly rollups built from the minutes, and the score histograms (per
+    hour and per day) of every stored event, feedback applied."""
     ev = f"({_effective('SELECT * FROM events')})"
-    return pg_scores.SCHEMA + ";\n" + pg_scores.add_sql(ev, 1, _HOUR_KEY, _CLS)
+    cols = [
+        "n",
+        "errors",
+        "lat_n",
+        "lat_sum",
+        "lat_max",
+        "cls_n",
+        "cls_match",
+        "reg_n",
+        "reg_abs",
+        "reg_sq",
+        "reg_ape",
+        "reg_y",
+        "reg_y2",
+        "conv_n",
+        "conv_known",
+        "rev_sum",
+        "rev_known",
+    ]
+    sums = ", ".join(f"{'max' if c == 'lat_max' else 'sum'}({c})" for c in cols)
+    hour = f"model, version, grp, minute / {HOUR_US} * {HOUR_US}"
+    return ";\n".join(
+        [
+            SCHEMA_HOURS,
+            f"INSERT INTO rollup_hour SELECT {hour}, {sums} FROM rollup_minute {_GROUP}",
+            f"INSERT INTO rollup_hour_confusion SELECT {hour}, lab, pred, sum(n) "
+            "FROM rollup_confusion GROUP BY 1, 2, 3, 4, 5, 6",
+            pg_scores.SCHEMA,
+            pg_scores.add_sql(ev, 1, _HOUR_KEY, _CLS, "rollup_score"),
+            pg_scores.add_sql(ev, 1, _key(DAY_US), _CLS, "rollup_score_day"),
+        ]
+    )
 
 
 def add(con: psycopg.Connection, source: str, params: list[Any], sign: int, sketch: bool) -> None:
@@ -161,9 +218,10 @@ def add(con: psycopg.Connection, source: str, params: list[Any], sign: int, sket
         con.execute(sql, params if n == 0 else None)
 
 
-def _where(flt: EventFilter, a_us: int, b_us: int) -> tuple[str, list[Any]]:
-    where = ["model = %s", "minute >= %s::bigint", "minute < %s::bigint"]
-    params: list[Any] = [flt.model, a_us, b_us]
+def _where(flt: EventFilter, ranges: Ranges) -> tuple[str, list[Any]]:
+    spans = " OR ".join("(minute >= %s::bigint AND minute < %s::bigint)" for _ in ranges)
+    where = ["model = %s", f"({spans})"]
+    params: list[Any] = [flt.model, *(x for r in ranges for x in r)]
     if flt.version is not None:
         where.append("version = %s")
         params.append(flt.version)
@@ -182,25 +240,27 @@ def aggregate(
     flt: EventFilter,
     bucket_us: int | None,
     parts: frozenset[str],
-    a_us: int,
-    b_us: int,
+    ranges: Ranges,
+    level: int = 0,
 ) -> dict[int, WindowAggregate]:
-    """Aggregates of the whole minutes [a_us, b_us) per bucket (quantiles left out)."""
-    where, params = _where(flt, a_us, b_us)
+    """Aggregates of the units in ``ranges`` of rollup level ``level`` per bucket (quantiles
+    left out)."""
+    _, ops, confusion_table = LEVELS[level]
+    where, params = _where(flt, ranges)
     b = _bucket(flt, bucket_us)
     minutes = con.execute(
         f"""
         SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
                sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
                sum(reg_y), sum(reg_y2)
-        FROM rollup_minute WHERE {where} GROUP BY bk HAVING sum(n) > 0
+        FROM {ops} WHERE {where} GROUP BY bk HAVING sum(n) > 0
         """,
         params,
     ).fetchall()
     confusion = []
     if PART_CONFUSION in parts:
         confusion = con.execute(
-            f"SELECT {b} AS bk, lab, pred, sum(n) FROM rollup_confusion WHERE {where} "
+            f"SELECT {b} AS bk, lab, pred, sum(n) FROM {confusion_table} WHERE {where} "
             "GROUP BY 1, 2, 3 HAVING sum(n) > 0",
             params,
         ).fetchall()
@@ -208,9 +268,10 @@ def aggregate(
     if PART_BUSINESS in parts:
         business = con.execute(
             f"""
-            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum) FROM rollup_minute
+            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum), sum(conv_known) + sum(rev_known)
+            FROM {ops}
             WHERE {where} GROUP BY 1, 2
-            HAVING sum(n) > 0 AND (grp <> '{_NONE}' OR sum(conv_known) > 0 OR sum(rev_known) > 0)
+            HAVING sum(n) > 0
             """,
             params,
         ).fetchall()
@@ -232,14 +293,21 @@ def window_aggregate(
     raw_parts = parts - {PART_QUANTILES}
     out: dict[int, WindowAggregate] = {}
     left = EventFilter(flt.model, flt.start_us, a, flt.version, flt.group, flt.tags)
+    units = tuple(unit for unit, _, _ in LEVELS)
     pieces = [
-        aggregate(con, flt, bucket_us, parts, a, b),
-        pg_reads.aggregate(con, left, bucket_us, raw_parts),
-        pg_reads.aggregate(con, flt, bucket_us, raw_parts, start_us=b),
+        aggregate(con, flt, bucket_us, parts, ranges, level)
+        for level, ranges in enumerate(levels(a, b, units, flt, bucket_us))
+        if ranges
+    ]
+    pieces += [
+        pg_reads.aggregate(con, left, bucket_us, raw_parts, piece=True),
+        pg_reads.aggregate(con, flt, bucket_us, raw_parts, start_us=b, piece=True),
     ]
     for piece in pieces:
         for k, agg in piece.items():
             out[k] = out[k].merge(agg) if k in out else agg
+    for agg in out.values():
+        agg.drop_unknown_ungrouped()
     if PART_QUANTILES in parts and out:
         total = sum(agg.latency_n for agg in out.values())
         if total <= policy.exact_quantiles_max and flt.start_us >= policy.raw_from_us:
@@ -258,15 +326,15 @@ def _sketch(
     bucket_us: int | None,
     out: dict[int, WindowAggregate],
 ) -> None:
-    ha = -(-flt.start_us // HOUR_US) * HOUR_US
-    hb = flt.end_us // HOUR_US * HOUR_US
-    if hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+    span = hour_span(flt, bucket_us)
+    if span is None:
         exact = pg_reads.aggregate(con, flt, bucket_us, frozenset({PART_QUANTILES}))
         for k, agg in exact.items():
             if k in out:
                 out[k].quantiles = agg.quantiles
         return
-    where, params = _where(flt, ha, hb)
+    ha, hb = span
+    where, params = _where(flt, [span])
     bins: dict[int, dict[int, int]] = {}
     for bk, bin_, n in con.execute(
         f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
@@ -299,9 +367,12 @@ def score_histograms(
     if span is None:
         return None
     ha, hb = span
-    where, params = _where(flt, ha, hb)
     out: dict[int, ScoreHistogram] = {}
-    pg_scores.hour_rows(con, where, params, _bucket(flt, bucket_us), out)
+    hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
+    for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
+        if ranges:
+            where, params = _where(flt, ranges)
+            pg_scores.stored_rows(con, table, where, params, _bucket(flt, bucket_us), out)
     left = EventFilter(flt.model, flt.start_us, ha, flt.version, flt.group, flt.tags)
     pg_scores.edge_rows(con, left, bucket_us, None, out)
     pg_scores.edge_rows(con, flt, bucket_us, hb, out)

@@ -229,10 +229,12 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         5,
         # per-minute rollups (store/pg_rollups.py), filled from the events already stored
-        pg_rollups.SCHEMA + ";\n".join(pg_rollups.add_sql("SELECT * FROM events", 1, True)),
+        pg_rollups.SCHEMA
+        + ";\n".join(pg_rollups.add_sql("SELECT * FROM events", 1, True, current=False)),
     ),
     (6, pg_retention.SCHEMA),  # retention cut-offs (store/pg_retention.py)
     (9, TAG_SCHEMA),  # known tag values per model and key (store/pg_tags.py)
+    (7, pg_rollups.version_7_sql()),  # hourly rollups, score histograms
     (8, pg_keys.SCHEMA),  # API keys and the session secret (store/pg_keys.py)
 ]
 
@@ -250,13 +252,15 @@ def migrate(con: psycopg.Connection) -> int:
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at BIGINT)"
             )
-            row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-            current = int(row[0]) if row else 0
-            if version <= current:
+            rows = con.execute("SELECT version FROM schema_migrations").fetchall()
+            applied = {int(r[0]) for r in rows}
+            current = max(applied, default=0)
+            # every version not applied yet, in order (also one a development build skipped)
+            if version in applied:
                 continue
             con.execute(ddl)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (%s, %s)", [version, int(time.time() * 1e6)]
             )
-            current = version
+            current = max(current, version)
     return current

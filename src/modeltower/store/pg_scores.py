@@ -11,15 +11,14 @@ from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS, ScoreHis
 from modeltower.store import pg_reads
 from modeltower.store.base import EventFilter
 
-SCHEMA = """
-CREATE TABLE rollup_score (
+_COLUMNS = """
     model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
-    grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's start
+    grp TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's (the day's) start
     lab TEXT COLLATE "C" NOT NULL, bin INTEGER NOT NULL,
     n BIGINT NOT NULL, ln_p DOUBLE PRECISION NOT NULL, ln_1mp DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (model, version, grp, minute, lab, bin)
-)
 """
+SCHEMA = f"CREATE TABLE rollup_score ({_COLUMNS}); CREATE TABLE rollup_score_day ({_COLUMNS})"
 
 BIN_SQL = (
     f"CASE WHEN scores IS NOT NULL THEN {MULTI_BIN} "
@@ -30,13 +29,13 @@ LN_1MP = f"coalesce(sum(ln(greatest(least(1.0 - score, {1 - EPS!r}), {EPS!r}))),
 SCORED = "(score IS NOT NULL OR scores IS NOT NULL)"
 
 
-def add_sql(source: str, sign: int, hour_key: str, cls: str) -> str:
+def add_sql(source: str, sign: int, key: str, cls: str, table: str) -> str:
     """The statement adding ``sign`` times the scored events of ``source`` (a table or SELECT
-    of effective event rows: feedback applied) to the histogram."""
+    of effective event rows: feedback applied) to the histogram ``table``."""
     s = int(sign)
     return f"""
-        INSERT INTO rollup_score AS r
-        SELECT {hour_key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
+        INSERT INTO {table} AS r
+        SELECT {key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
         FROM {source} e WHERE {cls} AND {SCORED} GROUP BY 1, 2, 3, 4, 5, 6
         ON CONFLICT (model, version, grp, minute, lab, bin) DO UPDATE SET
             n = r.n + excluded.n, ln_p = r.ln_p + excluded.ln_p,
@@ -52,16 +51,17 @@ def _collect(rows: list[tuple[Any, ...]], out: dict[int, ScoreHistogram]) -> Non
             )
 
 
-def hour_rows(
+def stored_rows(
     con: psycopg.Connection,
+    table: str,
     where: str,
     params: list[Any],
     bucket: str,
     out: dict[int, ScoreHistogram],
 ) -> None:
-    """Add the stored histogram rows of the whole hours ``where`` selects, per bucket."""
+    """Add the stored histogram rows of ``table`` that ``where`` selects, per bucket."""
     rows = con.execute(
-        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM rollup_score "
+        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM {table} "
         f"WHERE {where} GROUP BY 1, 2, 3",
         params,
     ).fetchall()

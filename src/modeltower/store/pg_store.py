@@ -20,9 +20,9 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-from psycopg_pool import ConnectionPool
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
+from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store import (
     pg_alerts,
     pg_drift,
@@ -45,6 +45,7 @@ from modeltower.store.alert_types import (
     StoredChannel,
     StoredRule,
 )
+from modeltower.store.availability import Availability
 from modeltower.store.base import (
     AddDriftSummaries,
     ColumnSpec,
@@ -76,6 +77,7 @@ from modeltower.store.base import (
 from modeltower.store.duckdb_rollups import Policy
 from modeltower.store.duckdb_store import model_info
 from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
+from modeltower.store.pg_conn import Connections
 from modeltower.store.pg_leader import Leadership
 from modeltower.store.pg_schema import LOCK_WRITE, migrate
 from modeltower.store.pg_tags import apply_tag_op, read_tag_stats, read_tag_values
@@ -165,8 +167,10 @@ class PostgresStore(Store):
         self.url = url
         self._readers = readers
         self._timeout = timeout_s
-        self._rpool: ConnectionPool | None = None
-        self._wpool: ConnectionPool | None = None
+        self._rpool: Connections | None = None
+        self._wpool: Connections | None = None
+        # While PostgreSQL is gone (or refuses writes) requests fail fast with 503.
+        self.availability = Availability("PostgreSQL")
         self.registry = _Registry()
         # The newest events.seq the registry accounts for; guarded by _reg_lock.
         self._reg_seq = 0
@@ -178,32 +182,17 @@ class PostgresStore(Store):
     def open(self) -> None:
         with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as con:
             migrate(con)
-        # No server-side prepared statements: a generic plan of "seq > $1" or "ts >= $1" would
-        # scan whole tables; every query is planned for its own values.
-        kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None}
-        self._rpool = ConnectionPool(
-            self.url,
-            min_size=1,
-            max_size=max(self._readers, 1) * 2,
-            kwargs=kwargs,
-            check=ConnectionPool.check_connection,
-            timeout=self._timeout,
-            open=False,
-            name="modeltower-read",
+        # Connections are made on demand with a bounded connect timeout (store/pg_conn.py).
+        self._rpool = Connections(
+            self.url, self.availability, max_size=max(self._readers, 1) * 2, wait_s=self._timeout
         )
-        self._wpool = ConnectionPool(
+        self._wpool = Connections(
             self.url,
-            min_size=1,
+            self.availability,
             max_size=1,
-            kwargs=kwargs,
+            wait_s=self._timeout,
             configure=_configure_writer,
-            check=ConnectionPool.check_connection,
-            timeout=self._timeout,
-            open=False,
-            name="modeltower-write",
         )
-        self._rpool.open(wait=True, timeout=self._timeout)
-        self._wpool.open(wait=True, timeout=self._timeout)
         self._sync_registry()
         self._load_retention()
 
@@ -221,10 +210,16 @@ class PostgresStore(Store):
         with self._rpool.connection() as con:
             yield con
 
+    def ping(self) -> None:
+        """One round trip to the database; StoreUnavailable when it does not answer."""
+        with self.reader() as con:
+            con.execute("SELECT 1")
+
     # ---- writes ----------------------------------------------------------------------------
     def write(self, ops: list[WriteOp]) -> list[Any]:
-        """One transaction for the whole group; a broken connection raises (the writer answers
-        503) and the pool replaces it for the next write."""
+        """One transaction for the whole group, committed before this returns. An unreachable,
+        full or read-only database raises StoreUnavailable (the writer answers 503); the next
+        write connects anew."""
         assert self._wpool is not None, "store is not open"
         inserted: list[tuple[int, pa.Table]] = []
         with self._wpool.connection() as con, con.transaction():
@@ -272,6 +267,7 @@ class PostgresStore(Store):
                     results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
                     results[j] = pg_keys.apply(con, op)
+        self.availability.mark_writable()
         # Committed: the registry learns of the new events (unless another process's events
         # came in between, which the next read of the registry picks up from the database).
         for base_seq, table in inserted:
@@ -458,6 +454,12 @@ class PostgresStore(Store):
     def scored_rows(self, flt: EventFilter, bucket_us: int | None) -> ScoredRows:
         with self.reader() as con:
             return pg_reads.scored_rows(con, flt, bucket_us)
+
+    def score_histograms(
+        self, flt: EventFilter, bucket_us: int | None
+    ) -> dict[int, ScoreHistogram] | None:
+        with self.reader() as con:
+            return pg_rollups.score_histograms(con, flt, bucket_us, self.rollup_policy)
 
     def get_model(self, model: str) -> ModelInfo | None:
         self._sync_registry()
