@@ -178,7 +178,7 @@ def reference_kinds(cur: duckdb.DuckDBPyConnection, ref_id: int) -> dict[str, di
             SELECT features, unnest(json_keys(features)) AS key
             FROM reference_rows WHERE ref_id = ? AND features IS NOT NULL
         )
-        SELECT key, json_type(features, '$."' || replace(replace(key, '\\', '\\\\'), '"', '\\"') || '"') AS t,
+        SELECT key, json_type(features, '/' || replace(replace(key, '~', '~0'), '/', '~1')) AS t,
                count(*)
         FROM k GROUP BY ALL
         """,
