@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from modeltower.api import deps
+from modeltower.api.error_docs import errors
 from modeltower.api.params import ModelName
 from modeltower.api.responses import JSON
 from modeltower.services.tag_limits import OTHER
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=errors(404, 422))
 
 #: Settings that limit what one request may hold, shown as they are configured.
 LIMIT_SETTINGS = (
