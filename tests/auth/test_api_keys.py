@@ -12,8 +12,10 @@ import hmac
 
 import pytest
 from tests.auth.helpers import EVENT, bearer, create_key
-from tests.inprocess import MakeApi
+from tests.inprocess import Api, MakeApi
 
+from modeltower.auth import sessions
+from modeltower.config import ConfigError
 from modeltower.store.key_types import RevokeApiKey
 
 pytestmark = pytest.mark.anyio
@@ -135,7 +137,7 @@ async def test_only_salted_hashes_are_stored(make_api: MakeApi) -> None:
 
 
 async def test_revocation_and_the_last_key(make_api: MakeApi) -> None:
-    async with make_api() as api:
+    async with make_api(db_name="locked.duckdb") as api:
         admin = await create_key(api, "admin", name="only")
         r = await api.client.delete("/v1/keys/only", headers=bearer(admin))
         assert r.status_code == 200 and r.json()["status"] == "revoked"
@@ -147,6 +149,20 @@ async def test_revocation_and_the_last_key(make_api: MakeApi) -> None:
         assert (
             await api.client.post("/v1/keys", json={"name": "x", "scope": "admin"})
         ).status_code == 401
+    async with make_api(db_name="locked.duckdb") as api:  # also after a restart
+        assert (await api.client.get("/v1/models")).status_code == 401
+
+
+async def test_public_bind_is_refused_in_the_lifespan_too(make_api: MakeApi) -> None:
+    with pytest.raises(ConfigError, match=r"refusing to serve on 0\.0\.0\.0"):
+        async with make_api(host="0.0.0.0"):
+            pass
+    async with make_api(host="0.0.0.0", insecure_no_auth=True) as api:
+        assert (await api.client.get("/v1/models")).status_code == 200
+    async with make_api(db_name="keyed.duckdb") as api:
+        await create_key(api, "admin")
+    async with make_api(db_name="keyed.duckdb", host="0.0.0.0") as api:
+        assert (await api.client.get("/v1/models")).status_code == 401
 
 
 async def test_revocation_elsewhere_takes_effect_within_the_cache_time(make_api: MakeApi) -> None:
@@ -159,6 +175,37 @@ async def test_revocation_elsewhere_takes_effect_within_the_cache_time(make_api:
         assert (await api.client.get("/v1/models", headers=bearer(read))).status_code == 200
         await asyncio.sleep(0.6)
         r = await api.client.get("/v1/models", headers=bearer(read))
+        assert r.status_code == 401 and r.json()["detail"]["reason"] == "revoked_key"
+
+
+async def test_replicas_share_keys_sessions_and_revocations(
+    make_api: MakeApi, backend: str
+) -> None:
+    """Two processes on one database (PostgreSQL; a DuckDB file has one process, so there the
+    second "replica" is the same app): a key made on one works on the other, and its
+    revocation there takes effect within the cache time."""
+    async with make_api(db_name="shared.duckdb", auth_cache_s=0.5) as one:
+        admin = await create_key(one, "admin")
+        if backend != "postgres":
+            await _revoke_elsewhere_and_wait(one, one, admin)
+            return
+        async with make_api(db_name="shared.duckdb", auth_cache_s=0.5) as two:
+            await _revoke_elsewhere_and_wait(one, two, admin)
+
+
+async def _revoke_elsewhere_and_wait(one: Api, two: Api, admin: str) -> None:
+    read = await create_key(one, "read", name="dash", admin=admin)
+    assert (await two.client.get("/v1/models", headers=bearer(read))).status_code == 200
+    login = await two.client.post("/login", data={"key": read, "next": "/"})
+    session = {"Cookie": f"{sessions.COOKIE}={login.cookies[sessions.COOKIE]}"}
+    assert (await one.client.get("/v1/models", headers=session)).status_code == 200
+    if one is two:
+        await one.app.state.writer.write(RevokeApiKey("dash", 1))
+    else:
+        assert (await one.client.delete("/v1/keys/dash", headers=bearer(admin))).status_code == 200
+    await asyncio.sleep(0.6)
+    for headers in (bearer(read), session):
+        r = await two.client.get("/v1/models", headers=headers)
         assert r.status_code == 401 and r.json()["detail"]["reason"] == "revoked_key"
 
 

@@ -17,6 +17,7 @@ import logging
 
 from fastapi import FastAPI
 
+from modeltower.auth import openapi
 from modeltower.auth.middleware import AuthMiddleware
 from modeltower.auth.routes import login_router, router
 from modeltower.auth.service import AuthService
@@ -34,6 +35,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(login_router)
     app.add_middleware(AuthMiddleware)
+    openapi.install(app)
 
 
 def is_loopback(host: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from modeltower.api.error_docs import errors
 from modeltower.api.responses import JSON
 from modeltower.auth import keys, sessions
 from modeltower.auth.middleware import _MESSAGES
@@ -15,7 +16,7 @@ from modeltower.config import Settings
 from modeltower.store.key_types import ApiKeyRecord
 from modeltower.timewindow import BadParameter, iso, parse_duration
 
-router = APIRouter(prefix="/v1/keys", tags=["access"])
+router = APIRouter(prefix="/v1/keys", tags=["access"], responses=errors(422))
 login_router = APIRouter(include_in_schema=False)
 
 KeyBody = Annotated[
@@ -55,7 +56,12 @@ def key_json(r: ApiKeyRecord, now_us: int) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, summary="Create an API key (shown once, never again)")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an API key (shown once, never again)",
+    responses=errors(409),
+)
 async def create_key(request: Request, body: KeyBody) -> JSON:
     unknown = sorted(set(body) - {"name", "scope", "expires"})
     if unknown:
@@ -83,7 +89,9 @@ async def list_keys(request: Request) -> JSON:
     return JSON({"keys": [key_json(r, now) for r in await _svc(request).list()]})
 
 
-@router.delete("/{name_or_prefix}", summary="Revoke an API key by name or prefix")
+@router.delete(
+    "/{name_or_prefix}", summary="Revoke an API key by name or prefix", responses=errors(404)
+)
 async def revoke_key(
     request: Request, name_or_prefix: Annotated[str, Path(min_length=1, max_length=128)]
 ) -> JSON:
