@@ -11,6 +11,7 @@ another replica takes effect within seconds.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ INVALID = "invalid_key"
 REVOKED = "revoked_key"
 EXPIRED = "expired_key"
 BAD_SESSION = "invalid_session"
+
+log = logging.getLogger("modeltower.auth")
 
 _CACHE_MAX = 10_000  # distinct credentials remembered; beyond that the cache starts over
 
@@ -68,7 +71,13 @@ class AuthService:
 
     async def start(self) -> None:
         """Load (or create, on a fresh database) the session secret and whether auth is on."""
-        secret = await self.writer.write(EnsureAuthSecret(secrets.token_urlsafe(32)))
+        try:
+            secret = await self.writer.write(EnsureAuthSecret(secrets.token_urlsafe(32)))
+        except Exception as exc:  # a full disk or a read-only database must not stop the start
+            secret = await anyio.to_thread.run_sync(self.store.auth_secret)
+            if secret is None:
+                log.warning("session secret not stored (%s): sessions last until restart", exc)
+                secret = secrets.token_urlsafe(32)
         self._secret = str(secret).encode()
         await self.enabled()
 
@@ -80,8 +89,13 @@ class AuthService:
             return True
         now = time.monotonic()
         if now - self._enabled_checked >= self.cache_s:
-            self._enabled = bool(await anyio.to_thread.run_sync(self.store.api_keys))
             self._enabled_checked = now
+            try:
+                self._enabled = bool(await anyio.to_thread.run_sync(self.store.api_keys))
+            except Exception as exc:
+                # The database is unreachable: no key can have been created meanwhile, so the
+                # state stays as it was; the route itself answers for the outage.
+                log.debug("could not check for API keys: %s", exc)
         return self._enabled
 
     # ---- verification ----------------------------------------------------------------------
