@@ -19,7 +19,9 @@ def _add_url(p: argparse.ArgumentParser) -> None:
         help="modeltower server (default: $MODELTOWER_URL or http://127.0.0.1:8000)",
     )
     p.add_argument(
-        "--api-key", default=os.environ.get("MODELTOWER_API_KEY"), help=argparse.SUPPRESS
+        "--api-key",
+        default=os.environ.get("MODELTOWER_API_KEY"),
+        help="API key of the server, when it requires one (default: $MODELTOWER_API_KEY)",
     )
 
 
