@@ -28,7 +28,11 @@ _APP_MARKERS = ("make_api", "ServerProcess", "create_app")
 DUCKDB_ONLY = (
     "tests/health/test_snapshots.py::test_migration_2_adds_snapshots_to_an_existing_database",
     "tests/store_pg/",
+    "tests/faults/test_write_refused.py::test_duckdb_reopens_a_database_invalidated_by",
 )
+# Tests that run once: they start a PostgreSQL cluster of their own (to stop and restart it),
+# or are about the SDK, not about the server's backend.
+RUN_ONCE = ("tests/faults/test_pg_restart.py", "tests/faults/test_sdk_outage.py")
 
 
 @cache
@@ -52,7 +56,7 @@ def _runs_the_app(metafunc: pytest.Metafunc) -> bool:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     nodeid = metafunc.definition.nodeid
-    if any(nodeid.startswith(p) for p in DUCKDB_ONLY):
+    if any(nodeid.startswith(p) for p in DUCKDB_ONLY + RUN_ONCE):
         return
     if "backend" in metafunc.fixturenames and _runs_the_app(metafunc):
         metafunc.parametrize("backend", BACKENDS, indirect=True, scope="session")

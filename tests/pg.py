@@ -101,6 +101,12 @@ class Cluster:
             "--locale=C",
             "--no-sync",
         )
+        self.start_server()
+        atexit.register(self.stop)
+        return f"postgresql://{quote(self.user)}@/postgres?host={quote(str(self.dir))}&port={self.port}"
+
+    def start_server(self) -> None:
+        """Start the (initialised) cluster's server; also after :meth:`stop_server`."""
         options = (
             f"-c listen_addresses='' -c unix_socket_directories='{self.dir}' -p {self.port} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -119,8 +125,12 @@ class Cluster:
             "60",
             "start",
         )
-        atexit.register(self.stop)
-        return f"postgresql://{quote(self.user)}@/postgres?host={quote(str(self.dir))}&port={self.port}"
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m MODE``, keeping the data (a restart test starts it again)."""
+        self._run(
+            os.path.join(self.bindir, "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ from modeltower.alerts.rules import RuleError
 from modeltower.alerts.rules_file import RulesFile, load_rules_file
 from modeltower.alerts.service import AlertService
 from modeltower.api import (
+    admin,
     alerts,
     docs,
     drift,
@@ -34,6 +35,7 @@ from modeltower.api import (
 )
 from modeltower.api.body_limit import BodyLimit
 from modeltower.api.rate_limit import RateLimit
+from modeltower.api.unavailable import UnavailableGuard
 from modeltower.config import ConfigError, Settings, is_postgres_url
 from modeltower.ingest.limits import Limits
 from modeltower.ingest.writer import Writer
@@ -255,6 +257,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(limits.router)
     app.include_router(alerts.router)
     app.include_router(alerts.model_router)
+    app.include_router(admin.router)
     auth.install(app)  # /v1/keys, /login and the middleware checking every request (default deny)
     # Limits before the security headers: their 413 and 429 answers get the headers too.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -263,4 +266,6 @@ def create_app(settings: Settings) -> FastAPI:
             RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
         )
     dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
+    # Added last, so outermost: a database fault in any middleware is a 503, not a 500.
+    app.add_middleware(UnavailableGuard)
     return app

@@ -69,7 +69,8 @@ class Client:
         timeout: HTTP timeout in seconds.
         max_retries: retries of a transient failure before the batch is given up.
         backoff_base, backoff_cap: exponential backoff with full jitter; ``Retry-After`` is
-            honoured up to ``backoff_cap``.
+            honoured up to ``backoff_cap`` (which also bounds how long after the server is back
+            the first batch goes out).
         exit_timeout: how long the interpreter-exit flush may take.
     """
 
@@ -86,7 +87,7 @@ class Client:
         timeout: float = 10.0,
         max_retries: int = 8,
         backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        backoff_cap: float = 10.0,
         exit_timeout: float = 5.0,
     ) -> None:
         self.url = str(url).rstrip("/")
@@ -126,6 +127,7 @@ class Client:
         self._flush_req = self._flush_done = 0
         self._sent = self._dropped = self._rejected = self._failed = 0
         self._invalid = self._retries = 0
+        self._reported_dropped = 0  # drops already reported in a warning
         self._warned: dict[str, float] = {}
 
     # ---- caller-side API: cheap, never raises -------------------------------------------------
@@ -240,7 +242,12 @@ class Client:
 
     def stats(self) -> dict[str, int]:
         """Counters: sent (acknowledged), dropped (queue full / after close), rejected (refused by
-        the server), failed (given up after retries), invalid (bad input), retries, queued."""
+        the server), failed (given up after retries), invalid (bad input), retries, queued.
+
+        Every item logged is in exactly one of sent, dropped, rejected, failed, invalid (fields
+        dropped from an event that was still sent count as invalid too) or queued. Drops and
+        give-ups are also reported as warnings on the ``modeltower.sdk`` logger (at most one per
+        kind every 10 s)."""
         return {
             "sent": self._sent,
             "dropped": self._dropped,
@@ -354,15 +361,28 @@ class Client:
             self._wake.set()
             return self._cv.wait_for(lambda: self._flush_done >= gen, timeout)
 
+    def _report_drops(self) -> None:
+        """Warn (at most every 10 s) when the full queue dropped events since the last warning:
+        log() itself stays silent, it runs on the caller's thread."""
+        dropped = self._dropped
+        if dropped > self._reported_dropped and self._warn(
+            "dropped",
+            f"dropped {dropped - self._reported_dropped} event(s) (total {dropped}): the queue "
+            f"of {self._max_queue} is full while the server does not take them",
+        ):
+            self._reported_dropped = dropped
+
     def _note_invalid(self, kind: str, msg: str) -> None:
         self._invalid += 1
         self._warn(kind, msg)
 
-    def _warn(self, kind: str, msg: str) -> None:
+    def _warn(self, kind: str, msg: str) -> bool:
         now = monotonic()
         if now - self._warned.get(kind, -math.inf) >= _WARN_EVERY:
             self._warned[kind] = now
             logger.warning("modeltower sdk (%s): %s", self.model, msg)
+            return True
+        return False
 
     def _run(self, http: httpx.Client) -> None:
         tick = monotonic() + self._interval
@@ -391,6 +411,7 @@ class Client:
                     with self._cv:
                         self._flush_done = gen
                         self._cv.notify_all()
+                self._report_drops()
         finally:
             http.close()
             with self._cv:  # nobody may wait for a sender that is gone
@@ -515,6 +536,7 @@ class Client:
             else:  # full jitter
                 delay = random.uniform(0, min(self._backoff_cap, self._backoff_base * 2**attempt))
             self._retries += 1
+            self._report_drops()  # while this batch waits, the queue may be overflowing
             if self._stop.wait(delay):  # close() ran out of time
                 break
         return None, why

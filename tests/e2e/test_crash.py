@@ -1,7 +1,8 @@
 """A killed or stopped server never loses an acknowledged event, and retries never store twice.
 
 Spec: "Data that was acknowledged is never lost, also under concurrent clients and a killed
-process." Clients post small batches; the server is SIGKILLed (a crash) or SIGTERMed (a clean
+process." Both tests run on DuckDB (WAL replay after the kill) and on PostgreSQL
+(the server process dies, the database does not). Clients post small batches; the server is SIGKILLed (a crash) or SIGTERMed (a clean
 stop) while they do. A batch counts as acknowledged only when its 2xx answer arrived; a connection
 error leaves it unacknowledged, and the client retries it against the restarted server.
 """
@@ -156,9 +157,12 @@ def _check_stored(
 
 
 def test_sigkill_under_load_loses_no_acknowledged_event_and_retries_are_deduplicated(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
     db = tmp_path / "db.duckdb"
+    # Runs on both backends (tests/conftest.py): on PostgreSQL every server of this test stores
+    # in one database standing for ``db``.
+    assert (ServerProcess(db).database_url is not None) == (backend == "postgres")
     started_wall = time.time()
     clients = [_Client(i) for i in range(CLIENTS)]
     kills = 2  # two crash rounds, then a final round that retries everything still open
@@ -222,8 +226,9 @@ def test_sigkill_under_load_loses_no_acknowledged_event_and_retries_are_deduplic
     print("\n" + "\n".join(report))
 
 
-def test_sigterm_under_load_answers_or_refuses_every_request(tmp_path: Path) -> None:
+def test_sigterm_under_load_answers_or_refuses_every_request(tmp_path: Path, backend: str) -> None:
     db = tmp_path / "db.duckdb"
+    assert (ServerProcess(db).database_url is not None) == (backend == "postgres")
     started_wall = time.time()
     clients = [_Client(i) for i in range(CLIENTS)]
     server = ServerProcess(db, log_path=tmp_path / "server-0.log")

@@ -13,10 +13,11 @@ from modeltower.alerts.service import Conflict, NotFound
 from modeltower.api.nul import NulGuard, NulInBody
 from modeltower.api.responses import JSON
 from modeltower.ingest.schema import BatchInvalid, FieldError, MalformedBody
-from modeltower.ingest.writer import WriterUnavailable
+from modeltower.ingest.writer import DatabaseRefused, WriterUnavailable
 from modeltower.services.drift import no_reference_message
 from modeltower.services.queries import UnknownModel
 from modeltower.services.reference import NoReference
+from modeltower.store.availability import RETRY_AFTER_S, StoreUnavailable
 from modeltower.timewindow import BadParameter
 
 log = logging.getLogger("modeltower.api")
@@ -95,9 +96,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WriterUnavailable)
     async def _unavailable(_: Request, exc: WriterUnavailable) -> JSON:
-        log.warning("write refused: %s", exc)
+        # A database fault is logged once by the store when it starts, not per request.
+        (log.debug if isinstance(exc, DatabaseRefused) else log.warning)("write refused: %s", exc)
         resp = _error(503, f"storage unavailable, retry later: {exc}")
-        resp.headers["Retry-After"] = "1"
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSON:
+        resp = _error(503, f"storage unavailable, retry later: {exc.reason}")
+        resp.headers["Retry-After"] = str(RETRY_AFTER_S)
         return resp
 
     @app.exception_handler(Conflict)

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from modeltower.store.availability import StoreUnavailable
 from modeltower.store.base import InsertEvents, Store, WriteOp
 
 log = logging.getLogger("modeltower.writer")
@@ -27,12 +28,28 @@ _STOP = object()
 class WriterUnavailable(Exception):
     """The writer is stopped or the database refused the write; the client may retry."""
 
+    retry_after_s = 1
+
+
+class DatabaseRefused(WriterUnavailable):
+    """The database is unreachable, full or read-only: nothing of the request was stored."""
+
+    retry_after_s = 2
+
 
 @dataclass
 class _Pending:
     op: WriteOp
     future: Future[Any]
     size: int
+
+
+@dataclass
+class _Exclusive:
+    """A function run on the writer thread between two commits (e.g. a consistent backup)."""
+
+    fn: Callable[[], Any]
+    future: Future[Any]
 
 
 class Writer:
@@ -100,6 +117,22 @@ class Writer:
         """Queue a write and wait (without blocking the event loop) until it is committed."""
         return await asyncio.wrap_future(self.submit(op))
 
+    async def exclusive(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the writer thread once what is queued before it has committed; no write
+        runs meanwhile, so ``fn`` sees the store as of one commit (e.g. to copy the file)."""
+        fut: Future[Any] = Future()
+        if not self._running:
+            raise WriterUnavailable("the writer is not running")
+        self._queue.put(_Exclusive(fn, fut))
+        return await asyncio.wrap_future(fut)
+
+    @staticmethod
+    def _run_exclusive(item: _Exclusive) -> None:
+        try:
+            item.future.set_result(item.fn())
+        except BaseException as exc:
+            item.future.set_exception(exc)
+
     def _run(self) -> None:
         stopping = False
         dirty = False
@@ -116,8 +149,12 @@ class Writer:
             dirty = True
             if first is _STOP:
                 break
+            if isinstance(first, _Exclusive):
+                self._run_exclusive(first)
+                continue
             group: list[_Pending] = [first]
             size = first.size
+            exclusive: _Exclusive | None = None
             # Drain what is already waiting: these requests share this commit.
             while size < self._max_group:
                 try:
@@ -127,16 +164,21 @@ class Writer:
                 if item is _STOP:
                     stopping = True
                     break
+                if isinstance(item, _Exclusive):  # after what came before it has committed
+                    exclusive = item
+                    break
                 group.append(item)
                 size += item.size
             self._commit(group)
+            if exclusive is not None:
+                self._run_exclusive(exclusive)
         # Anything queued after the stop request is refused, never silently dropped.
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not _STOP:
+            if item is not _STOP:  # a _Pending or an _Exclusive
                 item.future.set_exception(WriterUnavailable("the server is shutting down"))
 
     def _commit(self, group: list[_Pending]) -> None:
@@ -151,6 +193,12 @@ class Writer:
         started = time.perf_counter()
         try:
             results = self._store.write(ops)
+        except StoreUnavailable as exc:
+            # The database, not one op, is the problem: the whole group is refused at once (no
+            # retry one by one), and the store has logged the fault once, not per request.
+            for p in group:
+                p.future.set_exception(DatabaseRefused(f"the write failed: {exc.reason}"))
+            return
         except Exception as exc:  # the database refused: every request of the group learns it
             log.error("write of %d request(s) failed: %s", len(group), exc)
             if len(group) > 1:

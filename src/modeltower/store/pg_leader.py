@@ -32,6 +32,7 @@ class Leadership:
         self._con: psycopg.Connection | None = None
         self._held: set[str] = set()
         self._lock = threading.Lock()
+        self._lost = False  # the connection failed and no new one worked yet
 
     def is_leader(self, job: str) -> bool:
         """Whether this process runs ``job`` now (takes the job's lock when it is free)."""
@@ -42,6 +43,7 @@ class Leadership:
                     con.execute("SELECT 1")  # still connected: the lock is still ours
                     return True
                 row = con.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(job)]).fetchone()
+                self._lost = False
                 if row and row[0]:
                     self._held.add(job)
                     log.info("this process now runs the %s job", job)
@@ -49,8 +51,10 @@ class Leadership:
                 return False
             except psycopg.Error as exc:
                 # The connection is gone and the locks with it: nobody here leads until a new
-                # connection takes them again.
-                log.warning("leadership connection lost (%s); retrying", exc)
+                # connection takes them again. Logged once per outage, not once per try.
+                if not self._lost:
+                    log.warning("leadership connection lost (%s); retrying", exc)
+                self._lost = True
                 self.close()
                 return False
 
