@@ -86,7 +86,7 @@ NAME = st.one_of(
 _plain = st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
 GOOD_TEXT = st.one_of(
     _plain.filter(lambda t: len(t) <= 256),
-    _edge_text.filter(lambda t: "\x00" not in t and len(t) <= 256),
+    _edge_text.filter(lambda t: len(t) <= 256),  # NUL too: refused, or stored on every backend
 )
 # Known gap, not hidden: a model named with "/" or a dot segment ("." or "..") is stored but no
 # /v1/models/{model}/... URL can name it (the path parameter ends at "/", clients drop dot

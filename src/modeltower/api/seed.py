@@ -28,7 +28,7 @@ class PredictionLog(BaseModel):
     input_data: str
     prediction: str
     ground_truth: str | None = None
-    latency_ms: float = Field(ge=0, allow_inf_nan=False)
+    latency_ms: float = Field(ge=0, le=1e12, allow_inf_nan=False)  # as in EventIn
 
     model_config = {
         "json_schema_extra": {

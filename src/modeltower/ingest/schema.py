@@ -252,6 +252,7 @@ def decode_feedback(body: bytes, *, decoders: Decoders | None = None) -> list[Fe
         raise MalformedBody("the batch holds no feedback")
     errors: list[FieldError] = []
     for i, fb in enumerate(items):
+        errors += _value_errors(i, label=fb.label, ground_truth=fb.ground_truth)
         if fb.label is not None and fb.ground_truth is not None:
             errors.append(
                 FieldError(i, "ground_truth", "give label or its alias ground_truth, not both")
@@ -290,9 +291,29 @@ def feedback_from_objects(
     return decode_feedback(_json_encoder.encode(objects), decoders=decoders)
 
 
+# A number given as a prediction or label is also a regression value: metrics square and sum it,
+# so its magnitude is bounded where squares stay finite and nonzero (PostgreSQL raises on float
+# overflow and underflow, DuckDB would give inf). Integers beyond a double's range are refused too.
+MIN_VALUE = 1e-100
+MAX_VALUE = 1e100
+VALUE_RANGE = f"numbers must be 0 or between {MIN_VALUE:g} and {MAX_VALUE:g} in magnitude"
+
+
+def _value_errors(i: int, **values: Any) -> list[FieldError]:
+    """The fields among ``values`` holding a number outside the regression range."""
+    return [
+        FieldError(i, name, VALUE_RANGE)
+        for name, v in values.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and v != 0
+        and not MIN_VALUE <= abs(v) <= MAX_VALUE
+    ]
+
+
 def _semantic_errors(i: int, ev: EventIn) -> list[FieldError]:
     """Rules that span fields or that msgspec's type system cannot express."""
-    errs: list[FieldError] = []
+    errs = _value_errors(i, prediction=ev.prediction, label=ev.label, ground_truth=ev.ground_truth)
     if ev.prediction is None and ev.error is None:
         errs.append(FieldError(i, "prediction", "required unless error is set"))
     if ev.label is not None and ev.ground_truth is not None:
