@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-rate", type=float, dest="demo_rate_per_s", help="demo events/s per model"
     )
     serve.add_argument("--max-body-bytes", type=int, help="largest accepted request body")
+    serve.add_argument(
+        "--memory-limit", help="DuckDB buffer pool cap, e.g. 256MB or 2GB (default 256MB)"
+    )
     _add_limit_flags(serve)
     serve.add_argument("--log-level", help="debug, info, warning, error")
     serve.add_argument(
@@ -220,6 +223,7 @@ def _serve(args: argparse.Namespace) -> int:
             demo_backfill_hours=args.demo_backfill_hours,
             demo_rate_per_s=args.demo_rate_per_s,
             max_body_bytes=args.max_body_bytes,
+            memory_limit=args.memory_limit,
             **{name: getattr(args, name) for name in _LIMIT_ARGS},
             log_level=args.log_level,
             snapshot_interval_s=args.snapshot_interval_s,

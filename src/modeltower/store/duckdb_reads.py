@@ -191,17 +191,14 @@ def latency_bins(
     bucket_us: int | None,
     start_us: int | None,
     bin_sql: str,
-) -> dict[int, dict[int, int]]:
-    """Latency sketch bins (``bin_sql`` of ``latency_ms``) of raw events per bucket."""
+) -> list[tuple[Any, ...]]:
+    """Latency sketch bins (``bin_sql`` of ``latency_ms``) of raw events: (bucket, bin, n)."""
     base, params = _base(flt, bucket_us, start_us)
     sql = f"""
         WITH ev AS ({base})
         SELECT b, {bin_sql} AS bin, count(*) FROM ev WHERE latency_ms IS NOT NULL GROUP BY ALL
     """
-    out: dict[int, dict[int, int]] = {}
-    for b, bin_, n in cur.execute(sql, params).fetchall():
-        out.setdefault(int(b), {})[int(bin_)] = int(n)
-    return out
+    return cur.execute(sql, params).fetchall()
 
 
 def rolling_quantiles(

@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.latency import PERCENTILES
@@ -172,7 +173,7 @@ def add_sql(
     # The events with their feedback applied are read once, for every table.
     ev = "SELECT * FROM rollup_batch"
     s = int(sign)
-    out = [f"CREATE OR REPLACE TEMP TABLE rollup_batch AS {_effective(source, feedback)}"]
+    out = [f"{_CREATE_BATCH} {_effective(source, feedback)}"]
     for unit, ops, confusion in LEVELS if current else LEVELS[:1]:
         out += [_ops_sql(ev, s, _key(unit), ops), _confusion_sql(ev, s, _key(unit), confusion)]
     if current:  # the score histograms move with late labels too (their rows are per label)
@@ -231,12 +232,44 @@ def version_7_sql() -> str:
     )
 
 
-def add(
-    con: duckdb.DuckDBPyConnection, source: str, sign: int, sketch: bool, feedback: bool = True
-) -> None:
-    """Apply :func:`add_sql` inside the writer's transaction."""
-    for sql in add_sql(source, sign, sketch, feedback):
-        con.execute(sql)
+class Updater:
+    """Applies :func:`add_sql` in the writer's transaction through prepared statements.
+
+    DuckDB parses, binds and plans every statement it is given, and for the rollup upserts that
+    costs more than running them on a batch; so each one is prepared once per connection and
+    then executed. The batch table lives as long as the connection (it is emptied after each
+    use; created again when a rolled-back transaction took it away).
+    """
+
+    def __init__(self) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._names: dict[str, str] = {}
+
+    def add(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        source: str,
+        sign: int,
+        sketch: bool,
+        feedback: bool = True,
+    ) -> None:
+        """Add ``sign`` times the contributions of the events ``source`` selects."""
+        if con is not self._con:  # a new (or reopened) connection: nothing is prepared on it
+            self._con, self._names = con, {}
+        create, *statements, _drop = add_sql(source, sign, sketch, feedback)
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_batch AS {_BATCH_SHAPE} LIMIT 0")
+        con.execute(create.replace(_CREATE_BATCH, "INSERT INTO rollup_batch", 1))
+        for sql in statements:
+            name = self._names.get(sql)
+            if name is None:
+                name = self._names[sql] = f"rollup_{len(self._names)}"
+                con.execute(f"PREPARE {name} AS {sql}")
+            con.execute(f"EXECUTE {name}")
+        con.execute("DELETE FROM rollup_batch")
+
+
+_CREATE_BATCH = "CREATE OR REPLACE TEMP TABLE rollup_batch AS"
+_BATCH_SHAPE = _effective("SELECT * FROM events", feedback=False)
 
 
 # ---- reads ------------------------------------------------------------------------------------
@@ -375,40 +408,67 @@ def decode(
 
 def sketch_bins(
     cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, a_us: int, b_us: int
-) -> dict[int, dict[int, int]]:
-    """Latency sketch bins of the whole hours [a_us, b_us), per bucket."""
+) -> Bins:
+    """Latency sketch bins of the whole hours [a_us, b_us): (bucket, bin, count) arrays."""
     where, params = _where(flt, [(a_us, b_us)])
-    out: dict[int, dict[int, int]] = {}
-    for bk, bin_, n in cur.execute(
-        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
+    got = cur.execute(
+        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n)::BIGINT AS n FROM rollup_latency "
         f"WHERE {where} GROUP BY ALL",
         params,
-    ).fetchall():
-        out.setdefault(int(bk), {})[int(bin_)] = int(n)
+    ).fetchnumpy()
+    return _bins(got["bk"], got["bin"], got["n"])
+
+
+Bins = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _bins(bk: Any, bins: Any, n: Any) -> Bins:
+    return (
+        np.asarray(bk, dtype=np.int64),
+        np.asarray(bins, dtype=np.int64),
+        np.asarray(n, dtype=np.int64),
+    )
+
+
+def bins_of_rows(rows: list[tuple[Any, ...]]) -> Bins:
+    """(bucket, bin, count) arrays from rows of those three."""
+    if not rows:
+        return _bins([], [], [])
+    bk, bins, n = zip(*rows, strict=True)
+    return _bins(bk, bins, n)
+
+
+def bin_values(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The values bins stand for: the point within SKETCH_ALPHA of everything in each."""
+    out: npt.NDArray[np.float64] = np.where(
+        b == ZERO_BIN, 0.0, 2 * np.power(_GAMMA, b.astype(np.float64)) / (_GAMMA + 1)
+    )
     return out
 
 
-def bin_value(b: int) -> float:
-    """The value a bin stands for: the point within SKETCH_ALPHA of everything in it."""
-    return 0.0 if b == ZERO_BIN else 2 * _GAMMA**b / (_GAMMA + 1)
-
-
-def sketch_quantiles(bins: dict[int, int]) -> dict[str, float] | None:
-    """p50 … p99 from merged bins: the bin holding the value at rank ⌊q·(n−1)⌋."""
-    n = sum(bins.values())
-    if n <= 0:
-        return None
-    order = sorted((b, c) for b, c in bins.items() if c > 0)
-    out: dict[str, float] = {}
+def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
+    """p50 … p99 per bucket from sketch bins (any number of parts, a (bucket, bin) pair may
+    repeat): the bin holding the value at rank ⌊q·(n−1)⌋ of the bucket's n latencies."""
+    bk = np.concatenate([p[0] for p in parts])
+    bins = np.concatenate([p[1] for p in parts])
+    n = np.concatenate([p[2] for p in parts])
+    keep = n > 0
+    bk, bins, n = bk[keep], bins[keep], n[keep]
+    if bk.size == 0:
+        return {}
+    order = np.lexsort((bins, bk))
+    bk, bins, n = bk[order], bins[order], n[order]
+    cum = np.cumsum(n)
+    starts = np.flatnonzero(np.r_[True, bk[1:] != bk[:-1]])
+    total = np.add.reduceat(n, starts)
+    before = cum[starts] - n[starts]
+    values = {}
     for name, q in _Q:
-        rank = math.floor(q * (n - 1))
-        seen = 0
-        for b, c in order:
-            seen += c
-            if seen > rank:
-                out[name] = bin_value(b)
-                break
-    return out
+        rank = np.floor(q * (total - 1).astype(np.float64)).astype(np.int64)
+        values[name] = bin_values(bins[np.searchsorted(cum, before + rank, side="right")])
+    return {
+        int(k): {name: float(v[i]) for name, v in values.items()} for i, k in enumerate(bk[starts])
+    }
 
 
 # ---- the read path: rollups for whole minutes, raw events for the edges -----------------------
@@ -509,18 +569,14 @@ def _sketch_quantiles(
                 out[k].quantiles = q
         return
     ha, hb = span
-    bins = sketch_bins(cur, flt, bucket_us, ha, hb)
-    for edge in (
+    edges = [
         duckdb_reads.latency_bins(cur, _until(flt, ha), bucket_us, None, BIN_SQL),
         duckdb_reads.latency_bins(cur, flt, bucket_us, hb, BIN_SQL),
-    ):
-        for k, counts in edge.items():
-            into = bins.setdefault(k, {})
-            for bin_, n in counts.items():
-                into[bin_] = into.get(bin_, 0) + n
-    for k, counts in bins.items():
+    ]
+    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, ha, hb), *map(bins_of_rows, edges))
+    for k, q in got.items():
         if k in out:
-            out[k].quantiles = sketch_quantiles(counts)
+            out[k].quantiles = q
 
 
 def score_histograms(

@@ -71,6 +71,7 @@ from modeltower.store.base import (
 from modeltower.store.duckdb_schema import migrate
 from modeltower.store.duckdb_tags import apply_tag_op, read_tag_stats, read_tag_values
 from modeltower.store.key_types import KEY_OPS, ApiKeyRecord
+from modeltower.store.query_timeout import duckdb_deadline
 from modeltower.store.registry import ModelEntry, Registry
 from modeltower.store.tag_types import TAG_OPS, TagKeyStats
 
@@ -137,6 +138,7 @@ class DuckDBStore(Store):
         self._committed_tables: list[pa.Table] = []
         self._lock = threading.Lock()  # guards open/close against concurrent reads
         self.rollup_policy = duckdb_rollups.Policy()
+        self._rollups = duckdb_rollups.Updater()  # the writer's prepared rollup statements
         self._early_feedback = False  # some feedback is stored whose event has not come yet
         # Disk full, read-only file, a database DuckDB invalidated: 503 for writes, reads go on.
         self.availability = Availability(f"the database file {path}")
@@ -281,7 +283,8 @@ class DuckDBStore(Store):
             raise StoreUnavailable("no database reader free within 30 s") from None
         gen = self._gen
         try:
-            yield cur
+            with duckdb_deadline(cur, self.query_timeout_s):
+                yield cur
         except duckdb.FatalException as exc:
             self._give_back(cur, gen)
             self._reopen(gen)
@@ -420,7 +423,7 @@ class DuckDBStore(Store):
                 first = self._seq - table.num_rows
                 source = f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
                 # Feedback can only apply to new events when some came before its event.
-                duckdb_rollups.add(con, source, 1, sketch=True, feedback=self._early_feedback)
+                self._rollups.add(con, source, 1, sketch=True, feedback=self._early_feedback)
                 self._committed_tables.append(table)
             finally:
                 _unregister(con, "batch_events")
@@ -447,9 +450,8 @@ class DuckDBStore(Store):
                 data[f.name] = pa.array(getattr(cols, f.name), f.type)
         return pa.table(data, schema=_EVENT_SCHEMA)
 
-    @staticmethod
     def _upsert_feedback(
-        con: duckdb.DuckDBPyConnection, cols: FeedbackColumns
+        self, con: duckdb.DuckDBPyConnection, cols: FeedbackColumns
     ) -> set[tuple[str, str]]:
         table = pa.table(
             {
@@ -465,7 +467,7 @@ class DuckDBStore(Store):
         con.register("batch_feedback", table)
         try:
             # The events' rollup contributions move with their feedback: out before, in after.
-            duckdb_rollups.add(con, _FEEDBACK_EVENTS, -1, sketch=False)
+            self._rollups.add(con, _FEEDBACK_EVENTS, -1, sketch=False)
             con.execute(
                 """
                 INSERT INTO feedback AS f
@@ -481,7 +483,7 @@ class DuckDBStore(Store):
                 """,
                 [now_us],
             )
-            duckdb_rollups.add(con, _FEEDBACK_EVENTS, 1, sketch=False)
+            self._rollups.add(con, _FEEDBACK_EVENTS, 1, sketch=False)
             matched = con.execute(
                 "SELECT b.model, b.id FROM batch_feedback b "
                 "JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"

@@ -30,6 +30,7 @@ from modeltower.store.duckdb_rollups import (
     ZERO_BIN,
     Policy,
     Ranges,
+    bins_of_rows,
     decode,
     hour_span,
     levels,
@@ -335,28 +336,29 @@ def _sketch(
         return
     ha, hb = span
     where, params = _where(flt, [span])
-    bins: dict[int, dict[int, int]] = {}
-    for bk, bin_, n in con.execute(
-        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
-        f"WHERE {where} GROUP BY 1, 2",
-        params,
-    ).fetchall():
-        bins.setdefault(int(bk), {})[int(bin_)] = int(n)
+    parts = [
+        bins_of_rows(
+            con.execute(
+                f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
+                f"WHERE {where} GROUP BY 1, 2",
+                params,
+            ).fetchall()
+        )
+    ]
     for start, end in ((flt.start_us, ha), (hb, flt.end_us)):
         if end <= start:
             continue
         edge = EventFilter(flt.model, flt.start_us, end, flt.version, flt.group, flt.tags)
         sql, p = pg_reads.base(edge, bucket_us, start)
-        for bk, bin_, n in con.execute(
+        rows = con.execute(
             f"WITH ev AS ({sql}) SELECT b, {BIN_SQL} AS bin, count(*) FROM ev "
             "WHERE latency_ms IS NOT NULL GROUP BY 1, 2",
             p,
-        ).fetchall():
-            into = bins.setdefault(int(bk), {})
-            into[int(bin_)] = into.get(int(bin_), 0) + int(n)
-    for k, counts in bins.items():
+        ).fetchall()
+        parts.append(bins_of_rows(rows))
+    for k, q in sketch_quantiles(*parts).items():
         if k in out:
-            out[k].quantiles = sketch_quantiles(counts)
+            out[k].quantiles = q
 
 
 def score_histograms(
