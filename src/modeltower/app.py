@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from modeltower import __version__, auth, dashboard
+from modeltower.alerts.channels.address import AddressPolicy, check_file_channels
+from modeltower.alerts.channels.base import ChannelError
 from modeltower.alerts.delivery import DeliveryWorker
 from modeltower.alerts.evaluator import AlertEvaluator
 from modeltower.alerts.rules import RuleError
@@ -127,9 +129,12 @@ def load_rules(settings: Settings) -> RulesFile:
     if not settings.rules_path:
         return RulesFile()
     try:
-        return load_rules_file(settings.rules_path)
-    except RuleError as exc:
+        rules = load_rules_file(settings.rules_path)
+        if settings.forbid_private_webhooks:
+            check_file_channels(rules.channels)
+    except (RuleError, ChannelError) as exc:
         raise ConfigError(f"rules file {settings.rules_path}: {exc.field}: {exc.reason}") from None
+    return rules
 
 
 def _start_alerts(
@@ -137,7 +142,10 @@ def _start_alerts(
 ) -> list[asyncio.Task[Any]]:
     store: Store = app.state.store
     writer: Writer = app.state.writer
-    svc = AlertService(store, writer, app.state.queries, rules, base_url=settings.base_url)
+    policy = AddressPolicy() if settings.forbid_private_webhooks else None  # alerts/channels/
+    svc = AlertService(
+        store, writer, app.state.queries, rules, base_url=settings.base_url, address_policy=policy
+    )
     worker = DeliveryWorker(
         store,
         writer,
@@ -146,6 +154,7 @@ def _start_alerts(
         backoff_s=settings.delivery_backoff_s,
         backoff_max_s=settings.delivery_backoff_max_s,
         give_up_s=settings.delivery_give_up_s,
+        address_policy=policy,
     )
     evaluator = AlertEvaluator(
         store,
@@ -176,6 +185,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = make_store(settings)
+        store.query_timeout_s = settings.query_timeout_s
         store.open()
         writer = Writer(store)
         writer.start()

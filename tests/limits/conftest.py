@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.alerts.receivers import receiver
 from tests.inprocess import Api, MakeApi
 
-__all__ = ["Api", "MakeApi"]
+__all__ = ["Api", "MakeApi", "receiver"]

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from modeltower.alerts.channels.address import AddressPolicy
 from modeltower.alerts.channels.base import DELIVERED, FAILED, RETRY, Channel, Outcome, send
 from modeltower.config import Settings
 from modeltower.ingest.writer import Writer, WriterUnavailable
@@ -65,10 +66,12 @@ class DeliveryWorker:
         batch: int = BATCH,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
         self._store = store
         self._writer = writer
         self._channels = channels
+        self.address_policy = address_policy  # checked before every attempt: DNS can change
         self.timeout_s = timeout_s
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -110,6 +113,7 @@ class DeliveryWorker:
             backoff_s=settings.delivery_backoff_s,
             backoff_max_s=settings.delivery_backoff_max_s,
             give_up_s=settings.delivery_give_up_s,
+            address_policy=AddressPolicy() if settings.forbid_private_webhooks else None,
             **options,
         )
 
@@ -172,9 +176,19 @@ class DeliveryWorker:
             async with self._rate_slot(channel):
                 started = self._clock()
                 t0 = time.perf_counter()
-                result = await send(self._ensure_client(), channel, n, started, self.timeout_s)
+                refused = await self._refusal(channel)
+                if refused:
+                    result = Outcome(FAILED, error=channel.redact(refused))
+                else:
+                    result = await send(self._ensure_client(), channel, n, started, self.timeout_s)
                 duration_ms = (time.perf_counter() - t0) * 1000
         await self._record(n, channel, attempt, started, duration_ms, result)
+
+    async def _refusal(self, channel: Channel) -> str | None:
+        url = getattr(channel, "url", None)
+        if self.address_policy is None or not isinstance(url, str):
+            return None
+        return await self.address_policy.refusal_async(url)
 
     async def _record(
         self,

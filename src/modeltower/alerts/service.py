@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modeltower.alerts.channels import Channel, ChannelError, parse_channel
+from modeltower.alerts.channels.address import AddressPolicy
 from modeltower.alerts.evaluator import AlertEvaluator
 from modeltower.alerts.presets import PRESETS, preset_rule
 from modeltower.alerts.rules import Rule, RuleError, parse_rule
@@ -62,6 +63,7 @@ class AlertService:
         *,
         base_url: str,
         clock: Callable[[], float] = time.time,
+        address_policy: AddressPolicy | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -69,6 +71,7 @@ class AlertService:
         self.file = file
         self.base_url = base_url
         self._clock = clock
+        self.address_policy = address_policy  # forbid_private_webhooks
         self._file_rules = {r.name: r for r in file.rules}
         self._file_channels = {n: parse_channel(n, c) for n, c in file.channels.items()}
         self._api_rules: dict[str, Rule] = {}
@@ -187,6 +190,8 @@ class AlertService:
             raise BadParameter("body", "a channel is a JSON object with a type")
         try:
             channel = parse_channel(name, config)
+            if self.address_policy is not None:
+                await asyncio.to_thread(self.address_policy.check, channel)
         except ChannelError as exc:
             raise BadParameter(exc.field, exc.reason) from None
         await self.writer.write(PutChannel(name, channel.kind, config, self.now_us()))

@@ -18,6 +18,7 @@ from modeltower.services.drift import no_reference_message
 from modeltower.services.queries import UnknownModel
 from modeltower.services.reference import NoReference
 from modeltower.store.availability import RETRY_AFTER_S, StoreUnavailable
+from modeltower.store.query_timeout import QueryTimeout
 from modeltower.timewindow import BadParameter
 
 log = logging.getLogger("modeltower.api")
@@ -81,6 +82,18 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TooManyItems)
     async def _too_many(_: Request, exc: TooManyItems) -> JSON:
         return _error(413, str(exc), field=exc.field, limit=exc.limit)
+
+    @app.exception_handler(QueryTimeout)
+    async def _query_timeout(_: Request, exc: QueryTimeout) -> JSON:
+        resp = JSON(
+            {
+                "error": "query_timeout",
+                "detail": {"message": str(exc), "timeout_s": exc.timeout_s},
+            },
+            status_code=503,
+        )
+        resp.headers["Retry-After"] = "5"
+        return resp
 
     @app.exception_handler(BadParameter)
     async def _bad_param(_: Request, exc: BadParameter) -> JSON:

@@ -39,9 +39,9 @@ CSP = "; ".join(
     ]
 )
 
-# FastAPI's interactive API docs load Swagger UI / ReDoc with inline script; they keep their own
-# behaviour. Everything else (dashboard pages, static files and the JSON API) gets the policy.
-_CSP_EXEMPT = ("/docs", "/redoc")
+# Nothing is exempt: /docs serves Swagger UI from local assets, started by a script file
+# (api/docs.py), so it runs under the same policy as the dashboard.
+_CSP_EXEMPT: tuple[str, ...] = ()
 
 
 class SecurityHeaders:
@@ -57,7 +57,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        with_csp = not path.startswith(self.exempt)
+        with_csp = not (self.exempt and path.startswith(self.exempt))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

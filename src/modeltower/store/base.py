@@ -287,6 +287,9 @@ class InsertResult:
 class Store(AlertReads, KeyReads, abc.ABC):
     """Persistence of events, feedback and model settings."""
 
+    #: Longest one read may take, in seconds (store/query_timeout.py); set by the application.
+    query_timeout_s: float = 30.0
+
     # ---- bounded tag cardinality (store/tag_types.py) ---------------------------------------
     @abc.abstractmethod
     def tag_values(self, model: str) -> dict[str, set[str]]:

@@ -81,6 +81,24 @@ def _base(
     return sql, params
 
 
+def _latency_base(
+    flt: EventFilter, bucket_us: int | None, start_us: int | None = None
+) -> tuple[str, list[Any]]:
+    """The filtered events' bucket, time and latency: what percentiles need. Feedback is not
+    joined (it never changes a latency), which makes these scans several times cheaper."""
+    params: list[Any] = []
+    if bucket_us:
+        bucket = "((e.ts - ?) // ?)"
+        params += [flt.start_us, bucket_us]
+    else:
+        bucket = "0"
+    where, where_params = event_where(flt, "e.", start_us)
+    return f"SELECT {bucket} AS b, e.ts, e.latency_ms FROM events e WHERE {where}", [
+        *params,
+        *where_params,
+    ]
+
+
 _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
@@ -172,7 +190,7 @@ def quantiles(
     cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None
 ) -> dict[int, dict[str, float]]:
     """Exact latency percentiles per bucket."""
-    base, params = _base(flt, bucket_us)
+    base, params = _latency_base(flt, bucket_us)
     sql = f"""
         WITH ev AS ({base})
         SELECT b, quantile_cont(latency_ms, {_Q_LIST}) FROM ev
@@ -193,7 +211,7 @@ def latency_bins(
     bin_sql: str,
 ) -> list[tuple[Any, ...]]:
     """Latency sketch bins (``bin_sql`` of ``latency_ms``) of raw events: (bucket, bin, n)."""
-    base, params = _base(flt, bucket_us, start_us)
+    base, params = _latency_base(flt, bucket_us, start_us)
     sql = f"""
         WITH ev AS ({base})
         SELECT b, {bin_sql} AS bin, count(*) FROM ev WHERE latency_ms IS NOT NULL GROUP BY ALL
@@ -206,7 +224,7 @@ def rolling_quantiles(
 ) -> dict[int, dict[str, float]]:
     """Exact percentiles of latency over the trailing window that ends at each bucket's end."""
     n_buckets = -(-(flt.end_us - flt.start_us) // bucket_us)
-    base, params = _base(flt, None, start_us=flt.start_us + bucket_us - rolling_us)
+    base, params = _latency_base(flt, None, start_us=flt.start_us + bucket_us - rolling_us)
     sql = f"""
         WITH ev AS ({base}), bk AS (SELECT range AS bi FROM range(0, ?))
         SELECT bk.bi, quantile_cont(ev.latency_ms, {_Q_LIST})

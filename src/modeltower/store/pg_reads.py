@@ -84,6 +84,39 @@ REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
+def latency_base(
+    flt: EventFilter, bucket_us: int | None, start_us: int | None = None
+) -> tuple[str, list[Any]]:
+    """The filtered events' bucket, time and latency: what percentiles need (feedback never
+    changes a latency, so it is not joined)."""
+    params: list[Any] = []
+    if bucket_us:
+        bucket = "((e.ts - %s::bigint) / %s::bigint)"
+        params += [flt.start_us, bucket_us]
+    else:
+        bucket = "0::bigint"
+    where, where_params = event_where(flt, "e.", start_us)
+    sql = f"SELECT {bucket} AS b, e.ts, e.latency_ms FROM events e WHERE {where}"
+    return sql, [*params, *where_params]
+
+
+def quantiles(
+    con: psycopg.Connection, flt: EventFilter, bucket_us: int | None
+) -> dict[int, dict[str, float]]:
+    """Exact latency percentiles per bucket."""
+    sql_base, params = latency_base(flt, bucket_us)
+    sql = f"""
+        WITH ev AS ({sql_base})
+        SELECT b, percentile_cont({_Q_ARRAY}) WITHIN GROUP (ORDER BY latency_ms) FROM ev
+        WHERE latency_ms IS NOT NULL GROUP BY b
+    """
+    return {
+        int(b): dict(zip(_Q_NAMES, map(float, q), strict=True))
+        for b, q in con.execute(sql, params).fetchall()
+        if q is not None
+    }
+
+
 def aggregate(
     con: psycopg.Connection,
     flt: EventFilter,
@@ -177,7 +210,7 @@ def rolling_quantiles(
 ) -> dict[int, dict[str, float]]:
     """Exact percentiles of latency over the trailing window that ends at each bucket's end."""
     n_buckets = -(-(flt.end_us - flt.start_us) // bucket_us)
-    sql_base, params = base(flt, None, start_us=flt.start_us + bucket_us - rolling_us)
+    sql_base, params = latency_base(flt, None, start_us=flt.start_us + bucket_us - rolling_us)
     sql = f"""
         WITH ev AS ({sql_base}),
              bk AS (SELECT bi FROM generate_series(0::bigint, %s::bigint - 1) AS bi)

@@ -312,10 +312,9 @@ def window_aggregate(
     if PART_QUANTILES in parts and out:
         total = sum(agg.latency_n for agg in out.values())
         if total <= policy.exact_quantiles_max and flt.start_us >= policy.raw_from_us:
-            exact = pg_reads.aggregate(con, flt, bucket_us, frozenset({PART_QUANTILES}))
-            for k, agg in exact.items():
+            for k, q in pg_reads.quantiles(con, flt, bucket_us).items():
                 if k in out:
-                    out[k].quantiles = agg.quantiles
+                    out[k].quantiles = q
         else:
             _sketch(con, flt, bucket_us, out)
     return out
@@ -329,10 +328,9 @@ def _sketch(
 ) -> None:
     span = hour_span(flt, bucket_us)
     if span is None:
-        exact = pg_reads.aggregate(con, flt, bucket_us, frozenset({PART_QUANTILES}))
-        for k, agg in exact.items():
+        for k, q in pg_reads.quantiles(con, flt, bucket_us).items():
             if k in out:
-                out[k].quantiles = agg.quantiles
+                out[k].quantiles = q
         return
     ha, hb = span
     where, params = _where(flt, [span])
@@ -349,7 +347,7 @@ def _sketch(
         if end <= start:
             continue
         edge = EventFilter(flt.model, flt.start_us, end, flt.version, flt.group, flt.tags)
-        sql, p = pg_reads.base(edge, bucket_us, start)
+        sql, p = pg_reads.latency_base(edge, bucket_us, start)
         rows = con.execute(
             f"WITH ev AS ({sql}) SELECT b, {BIN_SQL} AS bin, count(*) FROM ev "
             "WHERE latency_ms IS NOT NULL GROUP BY 1, 2",

@@ -81,6 +81,7 @@ from modeltower.store.pg_conn import Connections
 from modeltower.store.pg_leader import Leadership
 from modeltower.store.pg_schema import LOCK_WRITE, migrate
 from modeltower.store.pg_tags import apply_tag_op, read_tag_stats, read_tag_values
+from modeltower.store.query_timeout import pg_deadline
 from modeltower.store.registry import Registry
 from modeltower.store.tag_types import TAG_OPS, TagKeyStats
 
@@ -207,7 +208,7 @@ class PostgresStore(Store):
     def reader(self) -> Iterator[psycopg.Connection]:
         """Borrow a pooled connection (autocommit: each statement sees the latest commits)."""
         assert self._rpool is not None, "store is not open"
-        with self._rpool.connection() as con:
+        with self._rpool.connection() as con, pg_deadline(con, self.query_timeout_s):
             yield con
 
     def ping(self) -> None:
