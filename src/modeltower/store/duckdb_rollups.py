@@ -1,51 +1,58 @@
-"""Per-minute rollups of the DuckDB store: kept up to date in the writer's transaction.
+"""Rollups of the DuckDB store, kept up to date in the writer's transaction.
 
-For every (model, version, group, minute) the rollups hold what :class:`WindowAggregate` is
-made of — counts, error and latency sums, classification matches and a confusion table,
-regression error power sums, conversions and revenue — and a DDSketch of latency (log-spaced
-bins, relative accuracy :data:`SKETCH_ALPHA`). Long windows read them for their whole minutes
-and the raw events only for the partial minutes at their edges (store/duckdb_store.py).
+Per (model, version, group) and minute, and again per hour, the rollups hold what
+:class:`WindowAggregate` is made of — counts, error and latency sums, classification matches
+and a confusion table, regression error power sums, conversions and revenue; per hour a
+DDSketch of latency (store/latency_sketch.py); per hour and per day the score histograms of
+store/duckdb_scores.py. Long windows read the coarsest level that fits (store/rollup_plan.py)
+and raw events only for the partial minutes at their edges.
 
-One mechanism keeps them right: :func:`add` adds (or with ``sign=-1`` subtracts) the
+One mechanism keeps them right: :meth:`Updater.add` adds (or with ``sign=-1`` subtracts) the
 contributions of a set of events, with their feedback applied. Inserted events are added once;
 feedback subtracts its events' contributions before it is applied and adds them after, so a late
-label moves its event from "unlabeled" to its confusion cell in the event's own minute.
+label moves its event between the cells of the event's own minute, hour and day.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import numpy as np
-import numpy.typing as npt
 
-from modeltower.metrics.business import GroupOutcome
-from modeltower.metrics.latency import PERCENTILES
-from modeltower.metrics.regression import RegressionAggregate
 from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store import duckdb_reads, duckdb_scores
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
     PART_QUANTILES,
-    PART_REGRESSION,
-    UNGROUPED,
     EventFilter,
     WindowAggregate,
 )
+from modeltower.store.latency_sketch import (
+    LN_GAMMA,
+    SKETCH_ALPHA,
+    ZERO_BIN,
+    Bins,
+    as_bins,
+    bins_of_rows,
+    sketch_quantiles,
+)
+from modeltower.store.rollup_plan import (
+    DAY_US,
+    HOUR_US,
+    MINUTE_US,
+    NONE_KEY,
+    Policy,
+    Ranges,
+    decode,
+    hour_span,
+    levels,
+    split,
+)
 
-MINUTE_US = 60_000_000
-HOUR_US = 60 * MINUTE_US
-SKETCH_ALPHA = 0.01  # a quantile from the sketch is within 1 % of the true value at its rank
-_GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA)
-_LN_GAMMA = math.log(_GAMMA)
-ZERO_BIN = -(2**31)  # latencies of 0 (and below the smallest positive bin)
-NONE_KEY = "\x00"  # NULL version / group in a key column (primary keys cannot be NULL)
+__all__ = ["SKETCH_ALPHA", "Policy", "score_histograms", "split", "window_aggregate"]
 _EPS = float(np.finfo(np.float64).eps)
-_Q = list(PERCENTILES.items())
 
 _OPS_COLUMNS = """
     model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL, minute BIGINT NOT NULL,
@@ -84,8 +91,6 @@ LEVELS = (
     (HOUR_US, "rollup_hour", "rollup_hour_confusion"),
 )
 
-DAY_US = 24 * HOUR_US
-
 
 def _key(unit_us: int) -> str:
     """The key columns of a rollup row: model, version, group and the unit's start."""
@@ -100,7 +105,7 @@ _HOUR_KEY = _key(HOUR_US)
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 BIN_SQL = (
-    f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {_LN_GAMMA!r}), {ZERO_BIN + 1})"
+    f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {LN_GAMMA!r}), {ZERO_BIN + 1})"
     f"::INTEGER ELSE {ZERO_BIN} END"
 )
 
@@ -273,9 +278,6 @@ _BATCH_SHAPE = _effective("SELECT * FROM events", feedback=False)
 
 
 # ---- reads ------------------------------------------------------------------------------------
-Ranges = list[tuple[int, int]]
-
-
 def _where(flt: EventFilter, ranges: Ranges) -> tuple[str, list[Any]]:
     """The rows of ``flt``'s model, version and group whose unit starts in one of ``ranges``."""
     spans = " OR ".join("(minute >= ? AND minute < ?)" for _ in ranges)
@@ -288,31 +290,6 @@ def _where(flt: EventFilter, ranges: Ranges) -> tuple[str, list[Any]]:
         where.append("grp = ?")
         params.append(flt.group)
     return " AND ".join(where), params
-
-
-def levels(
-    a_us: int, b_us: int, units: tuple[int, ...], flt: EventFilter, bucket_us: int | None
-) -> list[Ranges]:
-    """[a, b) split over rollup levels of the given units (finest first, [a, b) on the finest):
-    each coarser level takes its whole units, the finer ones the rest. A level is skipped when
-    its units would straddle buckets."""
-    out: list[Ranges] = [[] for _ in units]
-    pending = [(a_us, b_us)]
-    for i in range(len(units) - 1, 0, -1):
-        unit = units[i]
-        if bucket_us and (bucket_us % unit or flt.start_us % unit):
-            continue
-        rest: Ranges = []
-        for lo, hi in pending:
-            ua, ub = -(-lo // unit) * unit, hi // unit * unit
-            if ub <= ua:
-                rest.append((lo, hi))
-                continue
-            out[i].append((ua, ub))
-            rest += [r for r in ((lo, ua), (ub, hi)) if r[1] > r[0]]
-        pending = rest
-    out[0] = pending
-    return out
 
 
 def _bucket(flt: EventFilter, bucket_us: int | None) -> str:
@@ -362,50 +339,6 @@ def aggregate(
     return decode(minutes, confusion, business, parts, NONE_KEY)
 
 
-def decode(
-    minutes: list[Any],
-    confusion: list[Any],
-    business: list[Any],
-    parts: frozenset[str],
-    none_key: str,
-) -> dict[int, WindowAggregate]:
-    """Window aggregates per bucket from the rows of the three rollup queries (the same on
-    both backends): per bucket sums, (bucket, lab, pred, n) and (bucket, grp, n, conv, rev)."""
-    out: dict[int, WindowAggregate] = {}
-    for r in minutes:
-        reg = None
-        reg_n = int(r[8])
-        if reg_n and PART_REGRESSION in parts:
-            mean = float(r[12]) / reg_n
-            reg = RegressionAggregate(
-                n=reg_n,
-                sum_abs_err=float(r[9]),
-                sum_sq_err=float(r[10]),
-                sum_ape=float(r[11]),
-                mean_y=mean,
-                m2_y=max(float(r[13]) - reg_n * mean * mean, 0.0),
-            )
-        out[int(r[0])] = WindowAggregate(
-            count=int(r[1]),
-            errors=int(r[2]),
-            latency_n=int(r[3]),
-            latency_sum=float(r[4]),
-            latency_max=None if r[5] is None else float(r[5]),
-            labeled=int(r[6]),
-            matches=int(r[7]),
-            regression=reg,
-        )
-    for bk, lab, pred, n in confusion:
-        out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
-    for bk, grp, n, conv, rev, known in business:
-        agg = out.setdefault(int(bk), WindowAggregate())
-        if grp == none_key:
-            agg.ungrouped_known += int(known)
-        name = UNGROUPED if grp == none_key else grp
-        agg.business[name] = GroupOutcome(count=int(n), conversions=int(conv), revenue=float(rev))
-    return out
-
-
 def sketch_bins(
     cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, a_us: int, b_us: int
 ) -> Bins:
@@ -416,104 +349,10 @@ def sketch_bins(
         f"WHERE {where} GROUP BY ALL",
         params,
     ).fetchnumpy()
-    return _bins(got["bk"], got["bin"], got["n"])
-
-
-Bins = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
-
-
-def _bins(bk: Any, bins: Any, n: Any) -> Bins:
-    return (
-        np.asarray(bk, dtype=np.int64),
-        np.asarray(bins, dtype=np.int64),
-        np.asarray(n, dtype=np.int64),
-    )
-
-
-def bins_of_rows(rows: list[tuple[Any, ...]]) -> Bins:
-    """(bucket, bin, count) arrays from rows of those three."""
-    if not rows:
-        return _bins([], [], [])
-    bk, bins, n = zip(*rows, strict=True)
-    return _bins(bk, bins, n)
-
-
-def bin_values(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """The values bins stand for: the point within SKETCH_ALPHA of everything in each."""
-    out: npt.NDArray[np.float64] = np.where(
-        b == ZERO_BIN, 0.0, 2 * np.power(_GAMMA, b.astype(np.float64)) / (_GAMMA + 1)
-    )
-    return out
-
-
-def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
-    """p50 … p99 per bucket from sketch bins (any number of parts, a (bucket, bin) pair may
-    repeat): the bin holding the value at rank ⌊q·(n−1)⌋ of the bucket's n latencies."""
-    bk = np.concatenate([p[0] for p in parts])
-    bins = np.concatenate([p[1] for p in parts])
-    n = np.concatenate([p[2] for p in parts])
-    keep = n > 0
-    bk, bins, n = bk[keep], bins[keep], n[keep]
-    if bk.size == 0:
-        return {}
-    order = np.lexsort((bins, bk))
-    bk, bins, n = bk[order], bins[order], n[order]
-    cum = np.cumsum(n)
-    starts = np.flatnonzero(np.r_[True, bk[1:] != bk[:-1]])
-    total = np.add.reduceat(n, starts)
-    before = cum[starts] - n[starts]
-    values = {}
-    for name, q in _Q:
-        rank = np.floor(q * (total - 1).astype(np.float64)).astype(np.int64)
-        values[name] = bin_values(bins[np.searchsorted(cum, before + rank, side="right")])
-    return {
-        int(k): {name: float(v[i]) for name, v in values.items()} for i, k in enumerate(bk[starts])
-    }
+    return as_bins(got["bk"], got["bin"], got["n"])
 
 
 # ---- the read path: rollups for whole minutes, raw events for the edges -----------------------
-@dataclass
-class Policy:
-    """When a window reads rollups, and when its percentiles come from the sketch."""
-
-    # Shorter windows read raw events only: they are cheap to scan and their percentiles exact.
-    min_span_us: int = 60 * MINUTE_US
-    # Percentiles stay exact (from raw events) up to this many latencies in the window.
-    exact_quantiles_max: int = 200_000
-    # Raw events before this have expired (retention): such windows take the sketch.
-    raw_from_us: int = 0
-    # ROC AUC and log loss stay exact (from raw scores) up to this many scored events; beyond,
-    # they come from the hourly score histogram (metrics/score_sketch.py states the bound).
-    exact_scores_max: int = 50_000
-
-
-def hour_span(flt: EventFilter, bucket_us: int | None) -> tuple[int, int] | None:
-    """The whole hours [a, b) of the window that the hourly sketches answer, or None (no whole
-    hour, tag filters, or buckets that do not fall on hours)."""
-    ha = -(-flt.start_us // HOUR_US) * HOUR_US
-    hb = flt.end_us // HOUR_US * HOUR_US
-    if flt.tags or hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
-        return None
-    return ha, hb
-
-
-def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int, int] | None:
-    """The whole minutes [a, b) of the window that rollups answer, or None for raw only (tag
-    filters, short windows, buckets that do not fall on minutes)."""
-    if flt.tags:
-        return None
-    a = -(-flt.start_us // MINUTE_US) * MINUTE_US
-    b = flt.end_us // MINUTE_US * MINUTE_US
-    # (short windows go to raw events, unless those have expired: the rollups still know)
-    if b - a < policy.min_span_us and flt.start_us >= policy.raw_from_us:
-        return None
-    if b <= a:
-        return None
-    if bucket_us and (bucket_us % MINUTE_US or flt.start_us % MINUTE_US):
-        return None
-    return a, b
-
-
 def window_aggregate(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,

@@ -22,19 +22,17 @@ from modeltower.store.base import (
     EventFilter,
     WindowAggregate,
 )
-from modeltower.store.duckdb_rollups import (
-    _LN_GAMMA,
+from modeltower.store.latency_sketch import LN_GAMMA, ZERO_BIN, bins_of_rows, sketch_quantiles
+from modeltower.store.rollup_plan import (
+    DAY_US,
     HOUR_US,
     MINUTE_US,
     NONE_KEY,
-    ZERO_BIN,
     Policy,
     Ranges,
-    bins_of_rows,
     decode,
     hour_span,
     levels,
-    sketch_quantiles,
     split,
 )
 
@@ -86,12 +84,11 @@ _HOUR_KEY = _key(HOUR_US)
 _CLS = pg_reads.CLS
 _REG = pg_reads.REG
 BIN_SQL = (
-    f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {_LN_GAMMA!r}), "
+    f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {LN_GAMMA!r}), "
     f"{ZERO_BIN + 1})::integer ELSE {ZERO_BIN} END"
 )
 _EPS = 2.220446049250313e-16
 _GROUP = "GROUP BY 1, 2, 3, 4"
-DAY_US = 24 * HOUR_US
 LEVELS = (
     (MINUTE_US, "rollup_minute", "rollup_confusion"),
     (HOUR_US, "rollup_hour", "rollup_hour_confusion"),

@@ -1,0 +1,72 @@
+"""The latency sketch of the rollups: DDSketch-style log-spaced bins of relative accuracy
+:data:`SKETCH_ALPHA`, and percentiles of any number of merged bin sets. Backend-neutral: both
+stores bin latencies with the same arithmetic (their ``BIN_SQL``) and read them back here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from modeltower.metrics.latency import PERCENTILES
+
+SKETCH_ALPHA = 0.01  # a quantile from the sketch is within 1 % of the true value at its rank
+_GAMMA = (1 + SKETCH_ALPHA) / (1 - SKETCH_ALPHA)
+LN_GAMMA = math.log(_GAMMA)
+ZERO_BIN = -(2**31)  # latencies of 0 (and below the smallest positive bin)
+_Q = list(PERCENTILES.items())
+
+Bins = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def as_bins(bk: Any, bins: Any, n: Any) -> Bins:
+    """(bucket, bin, count) arrays of int64."""
+    return (
+        np.asarray(bk, dtype=np.int64),
+        np.asarray(bins, dtype=np.int64),
+        np.asarray(n, dtype=np.int64),
+    )
+
+
+def bins_of_rows(rows: list[tuple[Any, ...]]) -> Bins:
+    """(bucket, bin, count) arrays from rows of those three."""
+    if not rows:
+        return as_bins([], [], [])
+    bk, bins, n = zip(*rows, strict=True)
+    return as_bins(bk, bins, n)
+
+
+def bin_values(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The values bins stand for: the point within SKETCH_ALPHA of everything in each."""
+    out: npt.NDArray[np.float64] = np.where(
+        b == ZERO_BIN, 0.0, 2 * np.power(_GAMMA, b.astype(np.float64)) / (_GAMMA + 1)
+    )
+    return out
+
+
+def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
+    """p50 … p99 per bucket from sketch bins (any number of parts, a (bucket, bin) pair may
+    repeat): the bin holding the value at rank ⌊q·(n−1)⌋ of the bucket's n latencies."""
+    bk = np.concatenate([p[0] for p in parts])
+    bins = np.concatenate([p[1] for p in parts])
+    n = np.concatenate([p[2] for p in parts])
+    keep = n > 0
+    bk, bins, n = bk[keep], bins[keep], n[keep]
+    if bk.size == 0:
+        return {}
+    order = np.lexsort((bins, bk))
+    bk, bins, n = bk[order], bins[order], n[order]
+    cum = np.cumsum(n)
+    starts = np.flatnonzero(np.r_[True, bk[1:] != bk[:-1]])
+    total = np.add.reduceat(n, starts)
+    before = cum[starts] - n[starts]
+    values = {}
+    for name, q in _Q:
+        rank = np.floor(q * (total - 1).astype(np.float64)).astype(np.int64)
+        values[name] = bin_values(bins[np.searchsorted(cum, before + rank, side="right")])
+    return {
+        int(k): {name: float(v[i]) for name, v in values.items()} for i, k in enumerate(bk[starts])
+    }

@@ -1,0 +1,131 @@
+"""How a window is answered from rollups: which rollup level covers which part of it, and when
+raw events are read instead. Backend-neutral (no SQL): the DuckDB and PostgreSQL rollups
+(store/duckdb_rollups.py, store/pg_rollups.py) share it, so both split a window the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modeltower.metrics.business import GroupOutcome
+from modeltower.metrics.regression import RegressionAggregate
+from modeltower.store.base import PART_REGRESSION, UNGROUPED, EventFilter, WindowAggregate
+
+MINUTE_US = 60_000_000
+HOUR_US = 60 * MINUTE_US
+DAY_US = 24 * HOUR_US
+NONE_KEY = "\x00"  # NULL version / group in a key column (primary keys cannot be NULL)
+
+Ranges = list[tuple[int, int]]
+
+
+@dataclass
+class Policy:
+    """When a window reads rollups, and when its percentiles come from the sketch."""
+
+    # Shorter windows read raw events only: they are cheap to scan and their percentiles exact.
+    min_span_us: int = 60 * MINUTE_US
+    # Percentiles stay exact (from raw events) up to this many latencies in the window.
+    exact_quantiles_max: int = 200_000
+    # Raw events before this have expired (retention): such windows take the sketch.
+    raw_from_us: int = 0
+    # ROC AUC and log loss stay exact (from raw scores) up to this many scored events; beyond,
+    # they come from the hourly score histogram (metrics/score_sketch.py states the bound).
+    exact_scores_max: int = 50_000
+
+
+def hour_span(flt: EventFilter, bucket_us: int | None) -> tuple[int, int] | None:
+    """The whole hours [a, b) of the window that the hourly sketches answer, or None (no whole
+    hour, tag filters, or buckets that do not fall on hours)."""
+    ha = -(-flt.start_us // HOUR_US) * HOUR_US
+    hb = flt.end_us // HOUR_US * HOUR_US
+    if flt.tags or hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+        return None
+    return ha, hb
+
+
+def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int, int] | None:
+    """The whole minutes [a, b) of the window that rollups answer, or None for raw only (tag
+    filters, short windows, buckets that do not fall on minutes)."""
+    if flt.tags:
+        return None
+    a = -(-flt.start_us // MINUTE_US) * MINUTE_US
+    b = flt.end_us // MINUTE_US * MINUTE_US
+    # (short windows go to raw events, unless those have expired: the rollups still know)
+    if b - a < policy.min_span_us and flt.start_us >= policy.raw_from_us:
+        return None
+    if b <= a:
+        return None
+    if bucket_us and (bucket_us % MINUTE_US or flt.start_us % MINUTE_US):
+        return None
+    return a, b
+
+
+def levels(
+    a_us: int, b_us: int, units: tuple[int, ...], flt: EventFilter, bucket_us: int | None
+) -> list[Ranges]:
+    """[a, b) split over rollup levels of the given units (finest first, [a, b) on the finest):
+    each coarser level takes its whole units, the finer ones the rest. A level is skipped when
+    its units would straddle buckets."""
+    out: list[Ranges] = [[] for _ in units]
+    pending = [(a_us, b_us)]
+    for i in range(len(units) - 1, 0, -1):
+        unit = units[i]
+        if bucket_us and (bucket_us % unit or flt.start_us % unit):
+            continue
+        rest: Ranges = []
+        for lo, hi in pending:
+            ua, ub = -(-lo // unit) * unit, hi // unit * unit
+            if ub <= ua:
+                rest.append((lo, hi))
+                continue
+            out[i].append((ua, ub))
+            rest += [r for r in ((lo, ua), (ub, hi)) if r[1] > r[0]]
+        pending = rest
+    out[0] = pending
+    return out
+
+
+def decode(
+    minutes: list[Any],
+    confusion: list[Any],
+    business: list[Any],
+    parts: frozenset[str],
+    none_key: str,
+) -> dict[int, WindowAggregate]:
+    """Window aggregates per bucket from the rows of the three rollup queries (the same on
+    both backends): per bucket sums, (bucket, lab, pred, n) and (bucket, grp, n, conv, rev)."""
+    out: dict[int, WindowAggregate] = {}
+    for r in minutes:
+        reg = None
+        reg_n = int(r[8])
+        if reg_n and PART_REGRESSION in parts:
+            mean = float(r[12]) / reg_n
+            reg = RegressionAggregate(
+                n=reg_n,
+                sum_abs_err=float(r[9]),
+                sum_sq_err=float(r[10]),
+                sum_ape=float(r[11]),
+                mean_y=mean,
+                m2_y=max(float(r[13]) - reg_n * mean * mean, 0.0),
+            )
+        out[int(r[0])] = WindowAggregate(
+            count=int(r[1]),
+            errors=int(r[2]),
+            latency_n=int(r[3]),
+            latency_sum=float(r[4]),
+            latency_max=None if r[5] is None else float(r[5]),
+            labeled=int(r[6]),
+            matches=int(r[7]),
+            regression=reg,
+        )
+    for bk, lab, pred, n in confusion:
+        out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
+    for bk, grp, n, conv, rev, known in business:
+        agg = out.setdefault(int(bk), WindowAggregate())
+        if grp == none_key:
+            agg.ungrouped_known += int(known)
+        name = UNGROUPED if grp == none_key else grp
+        agg.business[name] = GroupOutcome(count=int(n), conversions=int(conv), revenue=float(rev))
+    return out
