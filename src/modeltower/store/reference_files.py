@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 FORMATS = ("csv", "parquet", "json")
 
@@ -115,4 +116,19 @@ def load_reference_file(path: str, fmt: str, max_rows: int) -> pa.Table:
         raise ReferenceFileInvalid("the file holds no rows")
     if table.num_rows > max_rows:
         raise ReferenceFileInvalid(f"the file holds more than {max_rows} rows")
+    if _holds_nul(table):
+        raise ReferenceFileInvalid(
+            "a value or column name holds the NUL character (U+0000), which cannot be stored"
+        )
     return table
+
+
+# ``\u0000`` in JSON text that is not an escaped backslash followed by "u0000".
+_NUL_ESCAPE = r"(^|[^\\])(\\\\)*\\u0000"
+
+
+def _holds_nul(table: pa.Table) -> bool:
+    """Whether a string of the rows holds NUL: PostgreSQL cannot store it, so no backend does."""
+    features = pc.match_substring_regex(table["features"], _NUL_ESCAPE)
+    prediction = pc.match_substring(table["prediction"], "\x00")
+    return bool(pc.any(features).as_py()) or bool(pc.any(prediction).as_py())
