@@ -107,7 +107,7 @@ class QueryService:
         agg = self.store.aggregate(flt, None, frozenset(parts)).get(0, WindowAggregate())
         scored: Scored | ScoreHistogram | None = None
         if need_scores and info.task == "classification" and agg.labeled:
-            hist = self.store.score_histograms(flt, None)
+            hist = self.store.score_histograms(flt, None, agg.labeled)
             if hist is not None:
                 scored = hist.get(0, ScoreHistogram())
             else:
@@ -164,7 +164,8 @@ class QueryService:
         rows: ScoredRows | None = None
         hists: dict[int, ScoreHistogram] | None = None
         if wanted & _SCORE_METRICS and info.task == "classification":
-            hists = self.store.score_histograms(flt, bucket_us)
+            labeled = sum(a.labeled for a in aggs.values())
+            hists = self.store.score_histograms(flt, bucket_us, labeled)
             if hists is None:
                 rows = self.store.scored_rows(flt, bucket_us)
         points: list[TimeseriesPoint] = []

@@ -340,10 +340,12 @@ class Store(AlertReads, KeyReads, abc.ABC):
 
     @abc.abstractmethod
     def score_histograms(
-        self, flt: EventFilter, bucket_us: int | None
+        self, flt: EventFilter, bucket_us: int | None, labeled: int | None = None
     ) -> dict[int, ScoreHistogram] | None:
         """Per bucket, the histogram of the scored events (from the rollups, for long windows);
-        None when the window is to be computed from :meth:`scored_rows` instead."""
+        None when the window is to be computed from :meth:`scored_rows` instead. ``labeled``:
+        the window's classified, labeled events when the caller knows (small windows then
+        need no look at the histograms)."""
 
     @abc.abstractmethod
     def get_model(self, model: str) -> ModelInfo | None:

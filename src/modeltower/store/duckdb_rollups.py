@@ -419,11 +419,17 @@ def _sketch_quantiles(
 
 
 def score_histograms(
-    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, policy: Policy
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    policy: Policy,
+    labeled: int | None = None,
 ) -> dict[int, ScoreHistogram] | None:
     """Score histograms per bucket from the hourly rollup plus the raw edges, or None when the
     window's scores are to be read raw: short or tagged windows, windows with class-probability
     objects, and windows of at most ``policy.exact_scores_max`` scored events."""
+    if policy.raw_scores(flt, labeled):
+        return None
     span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
     if span is None:
         return None

@@ -212,7 +212,13 @@ class DuckDBStore(Store):
         with self._con_lock:
             if self._con is None:
                 raise StoreUnavailable(self.availability.reason() or "the store is closed")
-            return duckdb_backup.snapshot(self._con, self.path, dest_dir)
+            try:
+                return duckdb_backup.snapshot(self._con, self.path, dest_dir)
+            except duckdb.Error as exc:  # the checkpoint needs room too
+                fault = self._fault(exc)
+                if fault is None:
+                    raise
+                raise fault from exc
 
     def ping(self) -> None:
         """Reads work (one trivial query)."""
@@ -521,10 +527,12 @@ class DuckDBStore(Store):
             return duckdb_reads.scored_rows(cur, flt, bucket_us)
 
     def score_histograms(
-        self, flt: EventFilter, bucket_us: int | None
+        self, flt: EventFilter, bucket_us: int | None, labeled: int | None = None
     ) -> dict[int, ScoreHistogram] | None:
+        if self.rollup_policy.raw_scores(flt, labeled):
+            return None
         with self.reader() as cur:
-            return duckdb_rollups.score_histograms(cur, flt, bucket_us, self.rollup_policy)
+            return duckdb_rollups.score_histograms(cur, flt, bucket_us, self.rollup_policy, labeled)
 
     def get_model(self, model: str) -> ModelInfo | None:
         entry = self.registry.get(model)

@@ -357,9 +357,15 @@ def _sketch(
 
 
 def score_histograms(
-    con: psycopg.Connection, flt: EventFilter, bucket_us: int | None, policy: Policy
+    con: psycopg.Connection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    policy: Policy,
+    labeled: int | None = None,
 ) -> dict[int, ScoreHistogram] | None:
     """What ``duckdb_rollups.score_histograms`` answers, on PostgreSQL."""
+    if policy.raw_scores(flt, labeled):
+        return None
     span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
     if span is None:
         return None

@@ -457,10 +457,12 @@ class PostgresStore(Store):
             return pg_reads.scored_rows(con, flt, bucket_us)
 
     def score_histograms(
-        self, flt: EventFilter, bucket_us: int | None
+        self, flt: EventFilter, bucket_us: int | None, labeled: int | None = None
     ) -> dict[int, ScoreHistogram] | None:
+        if self.rollup_policy.raw_scores(flt, labeled):
+            return None
         with self.reader() as con:
-            return pg_rollups.score_histograms(con, flt, bucket_us, self.rollup_policy)
+            return pg_rollups.score_histograms(con, flt, bucket_us, self.rollup_policy, labeled)
 
     def get_model(self, model: str) -> ModelInfo | None:
         self._sync_registry()

@@ -32,7 +32,16 @@ class Policy:
     raw_from_us: int = 0
     # ROC AUC and log loss stay exact (from raw scores) up to this many scored events; beyond,
     # they come from the hourly score histogram (metrics/score_sketch.py states the bound).
-    exact_scores_max: int = 50_000
+    exact_scores_max: int = 20_000
+
+    def raw_scores(self, flt: EventFilter, labeled: int | None) -> bool:
+        """Whether a window with ``labeled`` classified, labeled events (when known) reads its
+        scores raw without looking at the histograms (scored events are among them)."""
+        return (
+            labeled is not None
+            and labeled <= self.exact_scores_max
+            and flt.start_us >= self.raw_from_us
+        )
 
 
 def hour_span(flt: EventFilter, bucket_us: int | None) -> tuple[int, int] | None:
