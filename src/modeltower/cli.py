@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -248,9 +247,6 @@ def _serve(args: argparse.Namespace) -> int:
     # The writer thread gives up the GIL in every DuckDB call; a shorter switch interval lets it
     # back in sooner while the event loop is decoding requests.
     sys.setswitchinterval(0.001)
-    # Past a file-size limit (ulimit -f) the kernel kills the writer with SIGXFSZ; ignored, the
-    # write fails with EFBIG instead and is answered 503 like a full disk, the data kept intact.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     print(
         f"modeltower {__version__}: http://{settings.host}:{settings.port}/  (db: {settings.db_path})"
     )

@@ -5,7 +5,7 @@ working; nothing already stored is damaged." The faults are real, without root:
 
 * DuckDB: the server process gets a file-size limit (``RLIMIT_FSIZE`` through ``prlimit``) just
   above its files' size, so the kernel refuses the WAL's growth with EFBIG, as a full disk
-  would refuse it with ENOSPC (the server ignores SIGXFSZ, which would otherwise kill it). A
+  would refuse it with ENOSPC (Python ignores SIGXFSZ, which would otherwise kill it). A
   second test lets the WAL grow but not the database file, so the idle checkpoint fails: DuckDB
   then invalidates the whole database, and the store must reopen it for reads to go on.
 * PostgreSQL: the database is made read-only (``default_transaction_read_only``) and its

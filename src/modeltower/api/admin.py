@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from modeltower import backup
 from modeltower.api.responses import JSON
 from modeltower.ingest.writer import Writer
+from modeltower.store.availability import StoreUnavailable
 from modeltower.store.duckdb_store import DuckDBStore
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -40,6 +41,9 @@ async def create_backup(request: Request) -> StreamingResponse | JSON:
     try:
         facts = await writer.exclusive(lambda: store.backup_to(tmp))
         backup.write_manifest(Path(tmp), backup.manifest_of(facts, str(Path(store.path).resolve())))
+    except OSError as exc:  # e.g. no room for the copy next to the database
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StoreUnavailable(f"cannot write the backup copy: {exc}") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
