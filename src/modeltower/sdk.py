@@ -244,8 +244,9 @@ class Client:
         """Counters: sent (acknowledged), dropped (queue full / after close), rejected (refused by
         the server), failed (given up after retries), invalid (bad input), retries, queued.
 
-        Every item logged is in exactly one of sent, dropped, rejected, failed, invalid (fields
-        dropped from an event that was still sent count as invalid too) or queued. Drops and
+        Every item logged is counted once as sent, dropped, rejected, failed or queued, except
+        one that cannot be encoded at all, which counts as invalid only (``invalid`` also counts
+        bad calls and bad fields left out of items that were still sent). Drops and
         give-ups are also reported as warnings on the ``modeltower.sdk`` logger (at most one per
         kind every 10 s)."""
         return {
