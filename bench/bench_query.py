@@ -158,12 +158,17 @@ def _chunk_ops(
     return cols, fb
 
 
-def generate(
-    path: Path, events: int, recent_share: float, seed: int, label_delay_h: float = 0.0
+def load(
+    store: Any,
+    events: int,
+    recent_share: float,
+    seed: int,
+    label_delay_h: float = 0.0,
+    writer: str = "DuckDBStore.write",
 ) -> dict[str, Any]:
-    """Write the database through DuckDBStore.write(); return its metadata."""
+    """Write the data set through ``store.write()`` (any open Store), in chunks of CHUNK events,
+    printing progress; return its metadata (the anchor is the whole hour before now)."""
     from modeltower.store.base import InsertEvents, ModelSettings, PutModelSettings, UpsertFeedback
-    from modeltower.store.duckdb_store import DuckDBStore
 
     rng = np.random.default_rng(seed)
     anchor = int(time.time() * 1e6) // HOUR_US * HOUR_US  # a whole hour: stable buckets
@@ -177,40 +182,31 @@ def generate(
     ts.sort()
     shares = np.array([s for s, _ in MODELS.values()])
     model_idx = rng.choice(len(MODELS), events, p=shares / shares.sum()).astype(np.int8)
-    tmp = path.with_suffix(".tmp.duckdb")
-    for p in (tmp, Path(str(tmp) + ".wal")):
-        p.unlink(missing_ok=True)
-    store = DuckDBStore(str(tmp))
-    store.open()
     started = time.perf_counter()
     t_gen = t_write = 0.0
-    try:
-        store.write(
-            [
-                PutModelSettings("churn", ModelSettings("classification", "churn")),
-                PutModelSettings("fraud", ModelSettings("classification", "true")),
-                PutModelSettings("eta", ModelSettings("regression", None)),
-            ]
-        )
-        for lo in range(0, events, CHUNK):
-            hi = min(events, lo + CHUNK)
-            t0 = time.perf_counter()
-            cols, fb = _chunk_ops(rng, ts[lo:hi], model_idx[lo:hi], lo, anchor, label_delay_h)
-            t1 = time.perf_counter()
-            store.write([InsertEvents(cols)])
-            store.write([UpsertFeedback(fb)])
-            t_gen += t1 - t0
-            t_write += time.perf_counter() - t1
-            if hi == events or (hi // CHUNK) % 8 == 0:
-                print(
-                    f"  loaded {hi:,}/{events:,} events, {time.perf_counter() - started:.0f} s "
-                    f"(generate {t_gen:.0f} s, DuckDBStore.write {t_write:.0f} s)",
-                    flush=True,
-                )
-    finally:
-        store.close()
-    tmp.rename(path)
-    meta = {
+    store.write(
+        [
+            PutModelSettings("churn", ModelSettings("classification", "churn")),
+            PutModelSettings("fraud", ModelSettings("classification", "true")),
+            PutModelSettings("eta", ModelSettings("regression", None)),
+        ]
+    )
+    for lo in range(0, events, CHUNK):
+        hi = min(events, lo + CHUNK)
+        t0 = time.perf_counter()
+        cols, fb = _chunk_ops(rng, ts[lo:hi], model_idx[lo:hi], lo, anchor, label_delay_h)
+        t1 = time.perf_counter()
+        store.write([InsertEvents(cols)])
+        store.write([UpsertFeedback(fb)])
+        t_gen += t1 - t0
+        t_write += time.perf_counter() - t1
+        if hi == events or (hi // CHUNK) % 8 == 0:
+            print(
+                f"  loaded {hi:,}/{events:,} events, {time.perf_counter() - started:.0f} s "
+                f"(generate {t_gen:.0f} s, {writer} {t_write:.0f} s)",
+                flush=True,
+            )
+    return {
         "gen_version": GEN_VERSION,
         "events": events,
         "recent_share": recent_share,
@@ -220,6 +216,24 @@ def generate(
         "load_seconds": round(time.perf_counter() - started, 1),
         "write_seconds": round(t_write, 1),
     }
+
+
+def generate(
+    path: Path, events: int, recent_share: float, seed: int, label_delay_h: float = 0.0
+) -> dict[str, Any]:
+    """Write the database through DuckDBStore.write(); return its metadata."""
+    from modeltower.store.duckdb_store import DuckDBStore
+
+    tmp = path.with_suffix(".tmp.duckdb")
+    for p in (tmp, Path(str(tmp) + ".wal")):
+        p.unlink(missing_ok=True)
+    store = DuckDBStore(str(tmp))
+    store.open()
+    try:
+        meta = load(store, events, recent_share, seed, label_delay_h)
+    finally:
+        store.close()
+    tmp.rename(path)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return meta
 
@@ -289,64 +303,71 @@ def sql_baselines(path: Path, model: str, anchor: int, repeat: int) -> dict[str,
 
 def service_times(path: Path, model: str, anchor: int, repeat: int) -> dict[str, list[float]]:
     """The same queries through QueryService in this process: no HTTP, no JSON."""
-    from modeltower.services.queries import ALL_PARTS, Filters, QueryService
-    from modeltower.services.window import Scored, window_metrics
     from modeltower.store import duckdb_reads
-    from modeltower.store.base import PART_CONFUSION, PART_REGRESSION, EventFilter
     from modeltower.store.duckdb_store import DuckDBStore
-    from modeltower.timewindow import Window
 
     store = DuckDBStore(str(path))
     store.open()
     try:
-        q = QueryService(store)
-        w24 = Window(anchor - DAY_US, anchor)
-        w30 = Window(anchor - 30 * DAY_US, anchor)
-        f = Filters()
-        flt = EventFilter(model, w24.start_us, w24.end_us)
-        info = q.model(model)
-        drop = PART_REGRESSION if info.task == "classification" else PART_CONFUSION
-        parts = frozenset(ALL_PARTS - {drop})  # what QueryService.metrics asks for
-        agg = store.aggregate(flt, None, parts).get(0)
-        rows = store.scored_rows(flt, None)
-        scored = Scored(rows.label, rows.score, rows.scores)
-        base_sql, params = duckdb_reads._base(flt, None)
-        with store.reader() as cur:
-            out = {
-                "sql_join": timed(
-                    lambda: cur.execute(
-                        f"WITH ev AS ({base_sql}) SELECT count(*), avg(latency_ms) FROM ev", params
-                    ).fetchall(),
-                    repeat,
-                    2,
-                )[0],
-            }
-        out |= {
-            "aggregate": timed(lambda: store.aggregate(flt, None, parts), repeat, 2)[0],
-            "scored_rows": timed(lambda: store.scored_rows(flt, None), repeat, 2)[0],
-            "window_metrics": timed(
-                lambda: window_metrics(
-                    agg,
-                    task=info.task,
-                    positive_label=info.settings.positive_label,
-                    span_minutes=w24.minutes,
-                    scored=scored if info.task == "classification" else None,
-                ),
+        return store_times(store, duckdb_reads._base, model, anchor, repeat)
+    finally:
+        store.close()
+
+
+def store_times(
+    store: Any, base_sql: Callable[..., tuple[str, list[Any]]], model: str, anchor: int, repeat: int
+) -> dict[str, list[float]]:
+    """:func:`service_times` on an open store of either backend; ``base_sql(flt, None)`` is the
+    backend's base CTE (events LEFT JOIN feedback) for the "sql_join" part."""
+    from modeltower.services.queries import ALL_PARTS, Filters, QueryService
+    from modeltower.services.window import Scored, window_metrics
+    from modeltower.store.base import PART_CONFUSION, PART_REGRESSION, EventFilter
+    from modeltower.timewindow import Window
+
+    q = QueryService(store)
+    w24 = Window(anchor - DAY_US, anchor)
+    w30 = Window(anchor - 30 * DAY_US, anchor)
+    f = Filters()
+    flt = EventFilter(model, w24.start_us, w24.end_us)
+    info = q.model(model)
+    drop = PART_REGRESSION if info.task == "classification" else PART_CONFUSION
+    parts = frozenset(ALL_PARTS - {drop})  # what QueryService.metrics asks for
+    agg = store.aggregate(flt, None, parts).get(0)
+    rows = store.scored_rows(flt, None)
+    scored = Scored(rows.label, rows.score, rows.scores)
+    sql, params = base_sql(flt, None)
+    with store.reader() as cur:
+        out = {
+            "sql_join": timed(
+                lambda: cur.execute(
+                    f"WITH ev AS ({sql}) SELECT count(*), avg(latency_ms) FROM ev", params
+                ).fetchall(),
                 repeat,
                 2,
             )[0],
-            "scored_n": [float(len(rows.label))],
-            "metrics": timed(lambda: q.metrics(model, w24, f), repeat, 2)[0],
-            "ts_count": timed(
-                lambda: q.timeseries(model, w30, f, ["count"], "1h", None), repeat, 2
-            )[0],
-            "ts_rich": timed(
-                lambda: q.timeseries(model, w30, f, RICH.split(","), "1h", None), repeat, 2
-            )[0],
         }
-    finally:
-        store.close()
-    return out
+    return out | {
+        "aggregate": timed(lambda: store.aggregate(flt, None, parts), repeat, 2)[0],
+        "scored_rows": timed(lambda: store.scored_rows(flt, None), repeat, 2)[0],
+        "window_metrics": timed(
+            lambda: window_metrics(
+                agg,
+                task=info.task,
+                positive_label=info.settings.positive_label,
+                span_minutes=w24.minutes,
+                scored=scored if info.task == "classification" else None,
+            ),
+            repeat,
+            2,
+        )[0],
+        "scored_n": [float(len(rows.label))],
+        "metrics": timed(lambda: q.metrics(model, w24, f), repeat, 2)[0],
+        "metrics_30d": timed(lambda: q.metrics(model, w30, f), repeat, 2)[0],
+        "ts_count": timed(lambda: q.timeseries(model, w30, f, ["count"], "1h", None), repeat, 2)[0],
+        "ts_rich": timed(
+            lambda: q.timeseries(model, w30, f, RICH.split(","), "1h", None), repeat, 2
+        )[0],
+    }
 
 
 RICH = "count,latency_p50,latency_p99,error_rate,accuracy,f1"
@@ -364,12 +385,21 @@ def proc_memory_kib(pid: int) -> dict[str, int]:
 
 
 def http_times(
-    path: Path, model: str, anchor: int, repeat: int, wd: Path, memory: dict[str, Any] | None = None
+    path: Path,
+    model: str,
+    anchor: int,
+    repeat: int,
+    wd: Path,
+    memory: dict[str, Any] | None = None,
+    server: c.Server | None = None,
 ) -> tuple[dict[str, list[float]], int]:
+    """The queries over HTTP against ``python -m modeltower serve`` on ``path`` (or ``server``,
+    not yet started, e.g. one on a PostgreSQL database)."""
     import httpx
 
     end = f"{anchor / 1e6:.6f}"
-    server = c.modeltower_server("httptools+uvloop", path, wd)
+    if server is None:
+        server = c.modeltower_server("httptools+uvloop", path, wd)
     out: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     server.start(timeout=900)
@@ -402,8 +432,9 @@ def http_times(
     return out, int(body["count"])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def arg_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options both query benchmarks (DuckDB and PostgreSQL) take."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--recent-share", type=float, default=0.25, help="share in the last 24 h")
     ap.add_argument("--seed", type=int, default=7)
@@ -419,7 +450,11 @@ def main() -> None:
     )
     ap.add_argument("--generate-only", action="store_true", help="build the cached database, exit")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = arg_parser(__doc__).parse_args()
     path, meta = ensure_db(
         args.events, args.recent_share, args.seed, args.regenerate, args.label_delay_h
     )
@@ -433,6 +468,25 @@ def main() -> None:
         svc = service_times(path, model, anchor, args.repeat)
         http, count = http_times(path, model, anchor, args.repeat, wd, memory)
         b2 = sql_baselines(path, model, anchor, args.repeat)
+    report(args, meta, str(path), b1, b2, svc, http, count, memory)
+
+
+def report(
+    args: argparse.Namespace,
+    meta: dict[str, Any],
+    db: str,
+    b1: dict[str, Any],
+    b2: dict[str, Any],
+    svc: dict[str, list[float]],
+    http: dict[str, list[float]],
+    count: int,
+    memory: dict[str, Any],
+    backend: str = "duckdb",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Print the tables (figures and ratios to the baselines measured before the server started
+    and after it stopped), write ``--json``; exit non-zero if the counts disagree."""
+    model = args.model
     base24 = statistics.median(b1["24h"] + b2["24h"])
     base30 = statistics.median(b1["30d_by_1h"] + b2["30d_by_1h"])
     base30f = statistics.median(b1["30d"] + b2["30d"])
@@ -453,6 +507,12 @@ def main() -> None:
             "-",
         ],
         ["GET metrics?window=24h", med(http["metrics"]) * 1e3, med(http["metrics"]) / base24, "-"],
+        [
+            "QueryService.metrics 30d (x SQL 30 d scan)",
+            med(svc["metrics_30d"]) * 1e3,
+            med(svc["metrics_30d"]) / base30f,
+            "-",
+        ],
         [
             "GET metrics?window=30d (x SQL 30 d scan)",
             med(http["metrics_30d"]) * 1e3,
@@ -485,7 +545,7 @@ def main() -> None:
         ],
     ]
     print(
-        f"\n{meta['events']:,} events ({meta['recent_share']:g} in the last 24 h), model "
+        f"\n{backend}: {meta['events']:,} events ({meta['recent_share']:g} in the last 24 h), model "
         f"{model!r}: {b1['count_24h']:,} events in the 24 h window; median of {args.repeat} "
         f"timed runs after 2 warm-up runs; modeltower code: {c.code_version()}\n"
     )
@@ -532,8 +592,10 @@ def main() -> None:
         medians |= {f"http_{k}": med(v) for k, v in http.items()}
         medians |= {f"service_{k}": med(v) for k, v in svc.items() if k != "scored_n"}
         result = {
+            "backend": backend,
+            **(extra or {}),
             "meta": meta,
-            "db": str(path),
+            "db": db,
             "model": model,
             "repeat": args.repeat,
             "code": c.code_version(),
