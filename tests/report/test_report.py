@@ -40,6 +40,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             for i in range(40)
         ]
         httpx.post(s.url + "/v1/events", json=events).raise_for_status()
+        # The demo sets its drift references once its backfill is written: wait for them.
+        deadline = time.monotonic() + 90
+        while httpx.get(s.url + "/v1/models/churn-classifier/reference").status_code != 200:
+            assert time.monotonic() < deadline, "the demo set no reference"
+            time.sleep(0.5)
         yield s
 
 
