@@ -13,7 +13,10 @@ noisy; the ratio (figure / baseline) is what travels between machines.
 * drift: bench_drift.py (baseline: the same scores computed plainly with scipy) and
   bench_drift_trend.py (baseline: one exact /drift call per bucket; and the trivial /healthz);
 * per data size: bench_query.py (baseline: a raw SQL scan of the same rows, in DuckDB), the
-  server's memory after those queries (baseline: the same server on an empty store), and
+  server's memory after those queries (baseline: the same server on an empty store),
+  bench_query_pg.py (the same data set and queries on PostgreSQL, loaded through
+  PostgresStore.write into a throw-away cluster cached under bench/data/; baseline: a raw SQL
+  scan of the same rows in that PostgreSQL database; its rows are labelled "PostgreSQL:"), and
   bench_dashboard.py on a copy of the data set (baseline: the same page for a model with no
   events).
 
@@ -49,7 +52,15 @@ from typing import Any
 
 import _common as c
 
-BENCHES = ("ingest_batch", "ingest_single", "drift", "drift_trend", "query", "dashboard")
+BENCHES = (
+    "ingest_batch",
+    "ingest_single",
+    "drift",
+    "drift_trend",
+    "query",
+    "query_pg",
+    "dashboard",
+)
 LABEL_DELAY_H = 12.0  # mean delay of a label after its event, in the generated data sets
 QUERY_MODEL = "churn"
 TARGETS = {  # the speed targets (2 cores), as stated for 10M stored events
@@ -447,96 +458,122 @@ def bench_query(s: Suite, events: int) -> None:
     argv = ["--events", str(events), "--label-delay-h", f"{LABEL_DELAY_H:g}"]
     argv += ["--model", QUERY_MODEL, "--repeat", "5" if s.args.quick else "15"]
     step = s.run(f"query_{size}", "bench_query.py", argv, timeout=3600)
-    star = "" if events == TARGET_SIZE else "*"
-
-    def rows() -> list[Row]:
-        assert step.result is not None
-        res = step.result
-        m = res["median_seconds"]
-        note_ok = "" if res["counts_match"] else "COUNT MISMATCH with the SQL scan; "
-        model = res["model"]
-        scan = f"WHERE model='{model}' AND ts >= …"
-        out = []
-        for label, key, base_key, base_label, target in (
-            (
-                f"GET /v1/models/{model}/metrics?window=24h",
-                "http_metrics",
-                "sql_24h",
-                f"SQL count+avg, {scan} (24 h)",
-                TARGETS["metrics_24h_ms"],
-            ),
-            (
-                f"GET /v1/models/{model}/metrics?window=30d",
-                "http_metrics_30d",
-                "sql_30d",
-                f"SQL count+avg, {scan} (30 d)",
-                TARGETS["metrics_30d_ms"],
-            ),
-            (
-                f"GET …/{model}/timeseries 30d by 1h, metrics=count",
-                "http_ts_count",
-                "sql_30d_by_1h",
-                "SQL count+avg, 30 d, GROUP BY hour",
-                TARGETS["timeseries_30d_ms"],
-            ),
-            (
-                f"GET …/{model}/timeseries 30d by 1h, 6 metrics",
-                "http_ts_rich",
-                "sql_30d_by_1h",
-                "SQL count+avg, 30 d, GROUP BY hour",
-                TARGETS["timeseries_30d_ms"],
-            ),
-        ):
-            fig, base = float(m[key]), float(m[base_key])
-            note = f"{note_ok}median of {res['repeat']}"
-            if key == "http_metrics":
-                note += f"; {res['count_24h_sql']:,} events in the window"
-            if key == "http_ts_rich":
-                note += "; count, latency p50/p99, error rate, accuracy, F1"
-            out.append(
-                Row(
-                    label,
-                    size,
-                    ms(fig),
-                    f"{base_label}: {ms(base)}",
-                    ratio(fig / base),
-                    f"≤ {target:g} ms{star}",
-                    met(fig * 1e3 <= target, events),
-                    note,
-                )
-            )
-        mem = res["server_memory_kib"]
-        rss, hwm = int(mem["after_queries"]["VmRSS"]), int(mem["after_queries"]["VmHWM"])
-        target = TARGETS["rss_mb"]
-        base_txt, rss_ratio, hwm_ratio = "FAILED: " + str(s.baseline_rss_error), "-", "-"
-        if s.baseline_rss_kib:
-            base_txt = f"same server, empty store: {mb(s.baseline_rss_kib)}"
-            rss_ratio = ratio(rss / s.baseline_rss_kib)
-            hwm_ratio = ratio(hwm / s.baseline_rss_kib)
-        start_note = f"server ready {mem['start_seconds']:.1f} s after start"
-        for label, value, rr, note in (
-            ("server memory after the queries (VmRSS)", rss, rss_ratio, start_note),
-            ("server peak memory (VmHWM)", hwm, hwm_ratio, "peak since start, queries included"),
-        ):
-            out.append(
-                Row(
-                    label,
-                    size,
-                    mb(value),
-                    base_txt,
-                    rr,
-                    f"≤ {target:g} MB{star}",
-                    met(value * 1024 / 1e6 <= target, events),
-                    note,
-                )
-            )
-        return out
-
-    names = ["metrics 24h", "metrics 30d", "timeseries count", "timeseries 6 metrics", "RSS"]
-    names += ["peak RSS"]
-    s.rows += read_rows(step, names, "query", size, rows)
+    s.rows += read_rows(step, QUERY_ROW_NAMES, "query", size, lambda: query_rows(s, step, events))
     if step.result is not None:
         s.datasets.setdefault(events, {})["query"] = step.result
+
+
+def bench_query_pg(s: Suite, events: int) -> None:
+    """bench_query_pg.py: the same data set and queries on PostgreSQL (its loaded cluster is
+    cached under bench/data/ by the script itself)."""
+    size = size_label(events)
+    argv = ["--events", str(events), "--label-delay-h", f"{LABEL_DELAY_H:g}"]
+    argv += ["--model", QUERY_MODEL, "--repeat", "5" if s.args.quick else "15"]
+    argv += ["--max-age-h", f"{s.args.max_age_h:g}"]
+    if s.args.regenerate:
+        argv.append("--regenerate")
+    step = s.run(f"query_pg_{size}", "bench_query_pg.py", argv, timeout=3 * 3600)
+    s.rows += read_rows(
+        step,
+        QUERY_ROW_NAMES,
+        "query (PostgreSQL)",
+        size,
+        lambda: query_rows(s, step, events, PG_LABEL),
+    )
+
+
+QUERY_ROW_NAMES = ["metrics 24h", "metrics 30d", "timeseries count", "timeseries 6 metrics"]
+QUERY_ROW_NAMES += ["RSS", "peak RSS"]
+PG_LABEL = "PostgreSQL: "  # prefix of the PostgreSQL rows (the DuckDB ones have none)
+
+
+def query_rows(s: Suite, step: Step, events: int, label_prefix: str = "") -> list[Row]:
+    """The table rows of a bench_query*.py result (DuckDB, or PostgreSQL with a label prefix)."""
+    size = size_label(events)
+    star = "" if events == TARGET_SIZE else "*"
+    assert step.result is not None
+    res = step.result
+    m = res["median_seconds"]
+    note_ok = "" if res["counts_match"] else "COUNT MISMATCH with the SQL scan; "
+    model = res["model"]
+    scan = f"WHERE model='{model}' AND ts >= …"
+    sql = "PostgreSQL" if label_prefix else "SQL"
+    out = []
+    for label, key, base_key, base_label, target in (
+        (
+            f"GET /v1/models/{model}/metrics?window=24h",
+            "http_metrics",
+            "sql_24h",
+            f"{sql} count+avg, {scan} (24 h)",
+            TARGETS["metrics_24h_ms"],
+        ),
+        (
+            f"GET /v1/models/{model}/metrics?window=30d",
+            "http_metrics_30d",
+            "sql_30d",
+            f"{sql} count+avg, {scan} (30 d)",
+            TARGETS["metrics_30d_ms"],
+        ),
+        (
+            f"GET …/{model}/timeseries 30d by 1h, metrics=count",
+            "http_ts_count",
+            "sql_30d_by_1h",
+            f"{sql} count+avg, 30 d, GROUP BY hour",
+            TARGETS["timeseries_30d_ms"],
+        ),
+        (
+            f"GET …/{model}/timeseries 30d by 1h, 6 metrics",
+            "http_ts_rich",
+            "sql_30d_by_1h",
+            f"{sql} count+avg, 30 d, GROUP BY hour",
+            TARGETS["timeseries_30d_ms"],
+        ),
+    ):
+        fig, base = float(m[key]), float(m[base_key])
+        note = f"{note_ok}median of {res['repeat']}"
+        if key == "http_metrics":
+            note += f"; {res['count_24h_sql']:,} events in the window"
+        if key == "http_ts_rich":
+            note += "; count, latency p50/p99, error rate, accuracy, F1"
+        out.append(
+            Row(
+                label_prefix + label,
+                size,
+                ms(fig),
+                f"{base_label}: {ms(base)}",
+                ratio(fig / base),
+                f"≤ {target:g} ms{star}",
+                met(fig * 1e3 <= target, events),
+                note,
+            )
+        )
+    mem = res["server_memory_kib"]
+    rss, hwm = int(mem["after_queries"]["VmRSS"]), int(mem["after_queries"]["VmHWM"])
+    target = TARGETS["rss_mb"]
+    base_txt, rss_ratio, hwm_ratio = "FAILED: " + str(s.baseline_rss_error), "-", "-"
+    if s.baseline_rss_kib:
+        empty = "empty DuckDB store" if label_prefix else "empty store"
+        base_txt = f"same server, {empty}: {mb(s.baseline_rss_kib)}"
+        rss_ratio = ratio(rss / s.baseline_rss_kib)
+        hwm_ratio = ratio(hwm / s.baseline_rss_kib)
+    start_note = f"server ready {mem['start_seconds']:.1f} s after start"
+    for label, value, rr, note in (
+        ("server memory after the queries (VmRSS)", rss, rss_ratio, start_note),
+        ("server peak memory (VmHWM)", hwm, hwm_ratio, "peak since start, queries included"),
+    ):
+        out.append(
+            Row(
+                label_prefix + label,
+                size,
+                mb(value),
+                base_txt,
+                rr,
+                f"≤ {target:g} MB{star}",
+                met(value * 1024 / 1e6 <= target, events),
+                note,
+            )
+        )
+    return out
 
 
 def bench_dashboard(s: Suite, events: int) -> None:
@@ -744,6 +781,13 @@ def write_report(s: Suite, out: Path, info: dict[str, str], started: dt.datetime
         "median of the runs before the server starts and after it stops. The server's memory "
         "is `/proc/<pid>/status` VmRSS (and VmHWM, the peak) after those queries; baseline: the "
         "same server started on an empty store, after a few requests.",
+        "- **Query, PostgreSQL** (`bench_query_pg.py`, rows labelled *PostgreSQL:*): the same "
+        "data set (same generator and seed), loaded through `PostgresStore.write()` into a "
+        "throw-away PostgreSQL cluster started with the machine's binaries (shared_buffers=256MB, "
+        "max_wal_size=4GB, otherwise the defaults: fsync and synchronous_commit on), cached "
+        "under `bench/data/`, and the same queries against `modeltower serve --database-url`; "
+        "baseline: the same raw SQL scans on that PostgreSQL database. The memory rows are the "
+        "modeltower server's own (PostgreSQL's processes not included).",
         "- **Drift** (`bench_drift.py`): the drift scores of 20 features (15 numeric, 5 "
         "categorical), 500,000 current vs 500,000 reference rows, as the drift endpoint "
         "computes them; baseline: the same scores with plain scipy (`wasserstein_distance`, "
@@ -818,10 +862,11 @@ def main() -> None:
             ("drift", lambda: bench_drift(s)),
             ("drift_trend", lambda: bench_drift_trend(s)),
         ]
-        if "query" not in skip:
-            plan.insert(0, ("query", lambda: empty_store_rss(s)))
+        if "query" not in skip or "query_pg" not in skip:  # the memory rows' baseline
+            plan.insert(0, ("rss_baseline", lambda: empty_store_rss(s)))
         for events in args.sizes:
             plan.append(("query", functools.partial(bench_query, s, events)))
+            plan.append(("query_pg", functools.partial(bench_query_pg, s, events)))
             plan.append(("dashboard", functools.partial(bench_dashboard, s, events)))
         for name, fn in plan:
             if name in skip:
