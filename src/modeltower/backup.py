@@ -210,6 +210,8 @@ def restore(directory: str | Path, db_path: str | Path, *, force: bool = False) 
     wal = Path(str(target) + ".wal")
     if (target.exists() or wal.exists()) and not force:
         raise BackupError(f"{target} exists; restore over it with --force (stop the server first)")
+    if target.exists() and (busy := duckdb_backup.in_use(str(target))):
+        raise BackupError(f"{target} is in use (stop the server first): {busy}")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.restoring"
     for leftover in (tmp, Path(str(tmp) + ".wal")):

@@ -157,6 +157,9 @@ def test_offline_backup_restores_the_same_answers_and_a_damaged_one_is_refused(
     with ServerProcess(restored, log_path=tmp_path / "restored.log") as server:
         after = _metrics(server.url)
         assert sorted(export_ids(server.url, MODEL)) == ids_before
+        # Not even --force replaces a database a running server has open.
+        busy = _cli("restore", str(out), "--db", str(restored), "--force")
+        assert busy.returncode == 1 and "in use" in busy.stderr, busy
     for volatile in ("window", "start", "end", "generated_at"):
         before.pop(volatile, None)
         after.pop(volatile, None)

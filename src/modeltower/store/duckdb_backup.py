@@ -109,3 +109,15 @@ def snapshot_file(path: str, dest_dir: str) -> FileFacts:
         return snapshot(con, path, dest_dir)
     finally:
         con.close()
+
+
+def in_use(path: str) -> str | None:
+    """Why the database file cannot be replaced now (a process has it open), or None."""
+    try:
+        con = duckdb.connect(path, read_only=True)
+    except duckdb.Error as exc:
+        if "lock" in str(exc).lower():
+            return str(exc).splitlines()[0]
+        return None  # not a database we could open: replacing it is what --force asks for
+    con.close()
+    return None

@@ -279,6 +279,7 @@ class DuckDBStore(Store):
                 log.warning(
                     "%s reopened: DuckDB had invalidated it after a failed write", self.path
                 )
+                self.availability.mark_reachable()
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
