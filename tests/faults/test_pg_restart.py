@@ -33,7 +33,8 @@ MAX_ANSWER_S = 5.0  # no request may hang longer than this while the database is
 
 
 class _Probe(threading.Thread):
-    """Posts one event and reads /readyz every 100 ms; records status, Retry-After, duration."""
+    """Posts one event, reads /readyz and the metrics every 100 ms; records status, Retry-After
+    and duration of each answer."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True, name="probe")
@@ -52,6 +53,7 @@ class _Probe(threading.Thread):
                 for what, call in (
                     ("post", lambda ev=ev: http.post(self.url + "/v1/events", json=ev)),
                     ("ready", lambda: http.get(self.url + "/readyz")),
+                    ("read", lambda: http.get(f"{self.url}/v1/models/{MODEL}/metrics?window=1h")),
                 ):
                     t0 = time.monotonic()
                     try:
@@ -131,6 +133,9 @@ def test_postgres_restart_answers_503_fast_resumes_and_the_sdk_loses_nothing(
     assert posts and set(posts) == {503}, posts
     assert all(a[3] is not None and int(a[3]) >= 1 for a in during if a[1] == "post")
     assert {a[2] for a in during if a[1] == "ready"} == {503}, "readyz did not report it"
+    reads = Counter(a[2] for a in during if a[1] == "read")
+    assert reads and set(reads) == {503}, reads  # a clear 503, never a 500 or a hang
+    assert all(a[3] is not None for a in during if a[1] == "read")
     # ... and it resumed by itself: posts succeed again soon after PostgreSQL is back.
     after = [a for a in probe.answers if a[0] > up_at and a[1] == "post" and a[2] == 200]
     assert after, "no write succeeded after PostgreSQL came back"
