@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import string
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.inprocess import Api, MakeApi
 
-EXAMPLES = 150
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))  # more for a deeper local run
 SETTINGS = settings(
     max_examples=EXAMPLES,
     derandomize=True,  # the same bodies on every run: a CI failure reproduces locally

@@ -9,6 +9,7 @@ status code, the documented content type and a body matching the documented sche
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,11 @@ from modeltower.testing import ServerProcess
 
 MODEL = "churn"
 # Examples per operation: enough to reach each parameter's edge cases, small enough that the
-# whole document (about 45 operations) runs in about a minute per backend.
-EXAMPLES = 40
+# whole document (about 50 operations) runs in well under a minute per backend.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))  # more for a deeper local run
+# The one 5xx that is an answer, not a fault: on PostgreSQL, POST /v1/admin/backup says 501 (as
+# documented) and names pg_dump, which backs up that database. Any other 5xx fails the test.
+DELIBERATE_5XX = {("POST /v1/admin/backup", 501)}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -130,4 +134,9 @@ def test_the_server_serves_the_fuzzed_document(server: ServerProcess) -> None:
 def test_every_operation_answers_per_its_schema(
     case: schemathesis.Case, server: ServerProcess
 ) -> None:
-    case.call_and_validate(base_url=server.url, checks=CHECKS)
+    response = case.call(base_url=server.url)
+    checks = CHECKS
+    if (case.operation.label, response.status_code) in DELIBERATE_5XX:
+        # Still checked: the status is documented and the body matches its schema.
+        checks = [c for c in CHECKS if c is not not_a_server_error]
+    case.validate_response(response, checks=checks)
