@@ -24,7 +24,20 @@ model_router = APIRouter(prefix="/v1/models", tags=["alerts"], responses=errors(
 RuleName = Annotated[str, Path(min_length=1, max_length=128, description="rule name")]
 ChannelName = Annotated[str, Path(min_length=1, max_length=128, description="channel name")]
 LimitQ = Annotated[int, Query(ge=1, le=5000, description="at most this many rows, newest first")]
-SpecBody = Annotated[dict[str, Any], Body(description="the rule, as in the rules file")]
+_RULE_EXAMPLE = {
+    "name": "churn-accuracy",
+    "model": "churn",
+    "metric": "accuracy",
+    "window": "1h",
+    "op": "<",
+    "threshold": 0.8,
+    "min_samples": 20,
+    "severity": "critical",
+}
+SpecBody = Annotated[
+    dict[str, Any],
+    Body(description="the rule, as in the rules file", examples=[_RULE_EXAMPLE]),
+]
 
 
 def _svc(request: Request) -> AlertService:
@@ -237,7 +250,11 @@ async def list_silences(request: Request) -> JSON:
 async def create_silence(
     request: Request,
     body: Annotated[
-        dict[str, Any], Body(description="{matchers: [...], duration | ends_at, comment}")
+        dict[str, Any],
+        Body(
+            description="{matchers: [...], duration | ends_at, comment}",
+            examples=[{"matchers": ["model=churn"], "duration": "2h", "comment": "deploy"}],
+        ),
     ],
 ) -> JSON:
     s = await _svc(request).create_silence(body)
