@@ -16,9 +16,12 @@ import msgspec
 
 from modeltower.ingest.schema import (
     MAX_ERROR_LEN,
+    BatchInvalid,
     Decoders,
+    EventColumns,
     EventIn,
     FeedbackIn,
+    FieldError,
     Finite,
     Probability,
 )
@@ -49,12 +52,14 @@ def decoders(limits: Limits) -> Decoders:
     name = _s(limits.max_name_length, 1)
     short = _s(limits.max_name_length)
     feature_value = _s(limits.max_feature_string_length) | int | Finite | bool | None
+    # Feature and tag names are checked by check_key_lengths (a bound on dict keys costs
+    # msgspec about as much as decoding the rest of a typical event).
     features = Annotated[
-        dict[short, feature_value],  # type: ignore[valid-type]
+        dict[str, feature_value],  # type: ignore[valid-type]
         msgspec.Meta(max_length=limits.max_features_per_event),
     ]
     tags = Annotated[
-        dict[short, short],  # type: ignore[valid-type]
+        dict[str, short],  # type: ignore[valid-type]
         msgspec.Meta(max_length=limits.max_tags_per_event),
     ]
     event_fields: list[tuple[str, Any, Any]] = [
@@ -85,3 +90,22 @@ def decoders(limits: Limits) -> Decoders:
         feedback=cast(type[FeedbackIn], feedback),
         feedbacks=msgspec.json.Decoder(list[feedback] | feedback),  # type: ignore[valid-type]
     )
+
+
+def check_key_lengths(events: list[EventIn], cols: EventColumns, limit: int) -> None:
+    """Refuse feature and tag names longer than ``limit`` (BatchInvalid naming each).
+
+    A name is never longer than the JSON text of its object, so a batch whose longest features
+    and tags texts are within the limit (nearly every batch) is checked without a loop in
+    Python; only events with a longer text have their names looked at."""
+    errors: list[FieldError] = []
+    for field, column in (("features", cols.features), ("tags", cols.tags)):
+        if max(map(len, filter(None, column)), default=0) <= limit:
+            continue
+        for i, ev in enumerate(events):
+            names = getattr(ev, field)
+            if names and any(len(k) > limit for k in names):
+                why = f"longer than {limit} characters (limit max_name_length={limit})"
+                errors.append(FieldError(i, f"{field}[key]", why, limit))
+    if errors:
+        raise BatchInvalid(sorted(errors, key=lambda e: e.index))

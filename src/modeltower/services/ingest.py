@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from modeltower.ingest.limits import Limits, decoders
+from modeltower.ingest.limits import Limits, check_key_lengths, decoders
 from modeltower.ingest.schema import (
     EventIn,
     FeedbackIn,
@@ -54,8 +54,9 @@ class IngestService:
         self.tags = tags  # folds tag values beyond the per-key limit into __other__
 
     async def events(self, events: list[EventIn]) -> IngestResult:
-        folded = await self.tags.fold(events) if self.tags is not None else None
         cols = to_columns(events, int(time.time() * 1_000_000))
+        check_key_lengths(events, cols, self.limits.max_name_length)
+        folded = await self.tags.fold(events, cols) if self.tags is not None else None
         if folded:
             # Queued just before the events, so both usually share one commit.
             counted = self.writer.submit(TagCardinality.count_op(folded))

@@ -7,8 +7,9 @@ counted per (model, key) (``GET /v1/models/{m}/limits``, ``modeltower_tag_values
 
 Which values are kept is decided by the database (store/tag_types.py): the first ``limit``
 distinct values to arrive, in arrival order (events in batch order, tags in object order). This
-process keeps a cache of the known values per model that is only ever a subset of the table,
-so a batch whose tag values are all cached costs only set lookups; a value not in the cache asks
+process keeps a cache of the known values per model that is only ever a subset of the table
+(and of the tags texts seen to hold known values only, so that a batch repeating them is
+checked with one set operation); a value not in the cache asks
 the writer once (one small op per batch that has new values), and a key whose cached set is
 full folds new values without asking: the table then holds exactly the cached set, since it
 never loses values. With several processes on one PostgreSQL database, admissions are
@@ -21,12 +22,16 @@ import asyncio
 import time
 from collections import Counter
 
-from modeltower.ingest.schema import EventIn
+import msgspec
+
+from modeltower.ingest.schema import EventColumns, EventIn
 from modeltower.ingest.writer import Writer
 from modeltower.store.base import Store
 from modeltower.store.tag_types import AdmitTagValues, CountFoldedTags
 
 OTHER = "__other__"
+MAX_CACHED_TEXTS = 10_000  # tags texts remembered per model for the fast path
+_encode = msgspec.json.Encoder().encode
 _EMPTY: frozenset[str] = frozenset()
 
 
@@ -39,32 +44,25 @@ class TagCardinality:
         self.limit = limit
         # model -> tag key -> known values (a subset of the store's tag_values)
         self._known: dict[str, dict[str, set[str]]] = {}
+        # model -> tags texts (JSON, as stored) holding known values only; None: no tags
+        self._ok: dict[str, set[str | None]] = {}
 
-    async def fold(self, events: list[EventIn]) -> dict[tuple[str, str], int]:
-        """Replace values beyond the limit in the events' tags (in place); return the number
-        of values folded per (model, key)."""
-        known_by_model = self._known
-        misses: list[EventIn] | None = None
-        # Fast path: every value already known (set lookups only).
-        for ev in events:
-            tags = ev.tags
-            if not tags:
-                continue
-            known = known_by_model.get(ev.model)
-            if known is None:
-                misses = misses or []
-                misses.append(ev)
-                continue
-            for k, v in tags.items():
-                if v not in known.get(k, _EMPTY):
-                    misses = misses or []
-                    misses.append(ev)
-                    break
-        if misses is None:
-            return {}
-        return await self._fold_slow(misses)
+    async def fold(self, events: list[EventIn], cols: EventColumns) -> dict[tuple[str, str], int]:
+        """Replace values beyond the limit in the events' tags and in their columns (``cols``
+        is ``to_columns(events)``); return the number of values folded per (model, key)."""
+        # Fast path, without a loop in Python: one model, and every tags text of the batch is
+        # one already seen to hold known values only (a batch of a serving process repeats a
+        # few tag combinations).
+        models = set(cols.model)
+        if len(models) == 1:
+            ok = self._ok.get(next(iter(models)))
+            if ok is not None and ok.issuperset(cols.tags):
+                return {}
+        return await self._fold_slow(events, cols)
 
-    async def _fold_slow(self, events: list[EventIn]) -> dict[tuple[str, str], int]:
+    async def _fold_slow(
+        self, events: list[EventIn], cols: EventColumns
+    ) -> dict[tuple[str, str], int]:
         for model in dict.fromkeys(ev.model for ev in events):
             if model not in self._known:
                 self._known[model] = await asyncio.to_thread(self.store.tag_values, model)
@@ -87,15 +85,22 @@ class TagCardinality:
                 # The database's answer includes values other processes admitted meanwhile.
                 self._known.setdefault(model, {})[key] = values
         folded: Counter[tuple[str, str]] = Counter()
-        for ev in events:
+        for i, ev in enumerate(events):
             tags = ev.tags
-            if not tags:
-                continue
-            known = self._known[ev.model]
-            refused = [k for k, v in tags.items() if v != OTHER and v not in known.get(k, _EMPTY)]
-            for k in refused:
-                tags[k] = OTHER
-                folded[(ev.model, k)] += 1
+            if tags:
+                known = self._known[ev.model]
+                refused = [
+                    k for k, v in tags.items() if v != OTHER and v not in known.get(k, _EMPTY)
+                ]
+                for k in refused:
+                    tags[k] = OTHER
+                    folded[(ev.model, k)] += 1
+                if refused:
+                    cols.tags[i] = _encode(tags).decode()
+            # This text now holds known values (or __other__) only: known values stay known.
+            ok = self._ok.setdefault(ev.model, {None})
+            if len(ok) < MAX_CACHED_TEXTS:
+                ok.add(cols.tags[i])
         return dict(folded)
 
     @staticmethod
