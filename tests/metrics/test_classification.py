@@ -372,3 +372,16 @@ def test_log_loss_multiclass_normalises_rows() -> None:
     assert log_loss_multiclass(["b"], np.array([[0.2, 0.5, 0.3]]), classes) == pytest.approx(
         -np.log(0.5), rel=REL
     )
+
+
+@pytest.mark.parametrize("k", range(1, 8))
+def test_small_label_sets_compute_exactly_what_numpy_computes(k: int) -> None:
+    from modeltower.metrics.classification import _per_label, _per_label_small
+
+    rng = np.random.default_rng(k)
+    for _ in range(50):
+        cm = rng.integers(0, 50, (k, k))
+        cm[rng.random((k, k)) < 0.3] = 0
+        if cm.sum() == 0:
+            continue
+        assert _per_label_small(cm.tolist()) == _per_label(cm.astype(np.int64))

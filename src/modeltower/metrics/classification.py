@@ -123,36 +123,26 @@ def classification_from_confusion(
     labels = sorted({t for t, _ in observed} | {p for _, p in observed})
     index = {label: i for i, label in enumerate(labels)}
     k = len(labels)
-    cm = np.zeros((k, k), dtype=np.int64)
+    cm = [[0] * k for _ in range(k)]
     for (t, p), c in observed.items():
-        cm[index[t], index[p]] += c
-
-    tp = np.diag(cm).astype(np.float64)
-    pred_count = cm.sum(axis=0).astype(np.float64)  # tp + fp per label
-    support = cm.sum(axis=1).astype(np.float64)  # tp + fn per label
-    precision_l = _safe_divide(tp, pred_count)
-    recall_l = _safe_divide(tp, support)
-    # F1 as 2tp / (2tp + fp + fn): this is sklearn's formula and avoids 0/0 for tp == 0.
-    f1_l = _safe_divide(2.0 * tp, pred_count + support)
-
-    f1_macro = float(f1_l.mean())
-    # support.sum() == total > 0, so the weighted average is always defined.
-    f1_weighted = float((f1_l * support).sum() / support.sum())
-    accuracy = float(tp.sum() / total)
+        cm[index[t]][index[p]] += c
+    small = k <= _SMALL
+    per_label = _per_label_small(cm) if small else _per_label(np.array(cm, dtype=np.int64))
+    precision_l, recall_l, f1_l, f1_macro, f1_weighted, accuracy = per_label
 
     resolved = resolve_positive_label(labels, positive_label)
     if resolved is not None:
         average = "binary"
         if resolved in index:
             i = index[resolved]
-            precision, recall, f1 = (float(precision_l[i]), float(recall_l[i]), float(f1_l[i]))
+            precision, recall, f1 = precision_l[i], recall_l[i], f1_l[i]
         else:
             # Never observed: no true positives, so every ratio is 0 (or 0/0 -> 0).
             precision = recall = f1 = 0.0
     else:
         average = "macro"
-        precision = float(precision_l.mean())
-        recall = float(recall_l.mean())
+        precision = _mean(precision_l)
+        recall = _mean(recall_l)
         f1 = f1_macro
 
     return ClassificationMetrics(
@@ -165,7 +155,69 @@ def classification_from_confusion(
         average=average,
         positive_label=resolved,
         labels=labels,
-        matrix=[[int(x) for x in row] for row in cm],
+        matrix=cm,
+    )
+
+
+# Up to this many labels the per-label arithmetic runs on Python floats: the same IEEE
+# operations in the same order as numpy's (whose pairwise sums add fewer than 8 numbers one by
+# one), without numpy's per-call overhead, which dominated a timeseries of 720 small windows.
+_SMALL = 7
+PerLabel = tuple[list[float], list[float], list[float], float, float, float]
+
+
+def _div(num: float, den: float) -> float:
+    return num / den if den != 0 else 0.0
+
+
+def _mean(values: list[float]) -> float:
+    total = 0.0
+    for v in values:
+        total += v
+    return total / len(values)
+
+
+def _per_label_small(cm: list[list[int]]) -> PerLabel:
+    """Per-label precision, recall, F1, then macro and weighted F1 and accuracy."""
+    k = len(cm)
+    tp = [float(cm[i][i]) for i in range(k)]
+    pred_count = [float(sum(cm[r][j] for r in range(k))) for j in range(k)]
+    support = [float(sum(row)) for row in cm]
+    precision = [_div(tp[i], pred_count[i]) for i in range(k)]
+    recall = [_div(tp[i], support[i]) for i in range(k)]
+    # F1 as 2tp / (2tp + fp + fn): this is sklearn's formula and avoids 0/0 for tp == 0.
+    f1 = [_div(2.0 * tp[i], pred_count[i] + support[i]) for i in range(k)]
+    weighted = 0.0
+    for f, n in zip(f1, support, strict=True):
+        weighted += f * n
+    total = 0.0
+    for n in support:
+        total += n
+    correct = 0.0
+    for t in tp:
+        correct += t
+    # total > 0 (the caller returns None for an empty window), so both averages are defined.
+    return precision, recall, f1, _mean(f1), weighted / total, correct / total
+
+
+def _per_label(cm: npt.NDArray[np.int64]) -> PerLabel:
+    """:func:`_per_label_small` with numpy, for many labels."""
+    tp = np.diag(cm).astype(np.float64)
+    pred_count = cm.sum(axis=0).astype(np.float64)  # tp + fp per label
+    support = cm.sum(axis=1).astype(np.float64)  # tp + fn per label
+    precision_l = _safe_divide(tp, pred_count)
+    recall_l = _safe_divide(tp, support)
+    f1_l = _safe_divide(2.0 * tp, pred_count + support)
+    f1_macro = float(f1_l.mean())
+    f1_weighted = float((f1_l * support).sum() / support.sum())
+    accuracy = float(tp.sum() / support.sum())
+    return (
+        [float(x) for x in precision_l],
+        [float(x) for x in recall_l],
+        [float(x) for x in f1_l],
+        f1_macro,
+        f1_weighted,
+        accuracy,
     )
 
 
