@@ -227,9 +227,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True, current=False)),
     ),
     (6, duckdb_retention.SCHEMA),  # retention cut-offs (store/duckdb_retention.py)
-    (9, TAG_SCHEMA),  # known tag values per model and key (store/duckdb_tags.py)
     (7, duckdb_rollups.version_7_sql()),  # hourly rollups, score histograms
     (8, duckdb_keys.SCHEMA),  # API keys and the session secret (store/duckdb_keys.py)
+    (9, TAG_SCHEMA),  # known tag values per model and key (store/duckdb_tags.py)
 ]
 
 

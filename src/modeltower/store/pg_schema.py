@@ -233,9 +233,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         + ";\n".join(pg_rollups.add_sql("SELECT * FROM events", 1, True, current=False)),
     ),
     (6, pg_retention.SCHEMA),  # retention cut-offs (store/pg_retention.py)
-    (9, TAG_SCHEMA),  # known tag values per model and key (store/pg_tags.py)
     (7, pg_rollups.version_7_sql()),  # hourly rollups, score histograms
     (8, pg_keys.SCHEMA),  # API keys and the session secret (store/pg_keys.py)
+    (9, TAG_SCHEMA),  # known tag values per model and key (store/pg_tags.py)
 ]
 
 
