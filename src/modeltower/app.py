@@ -275,7 +275,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(
             RateLimit, rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst
         )
-    dashboard.install(app)  # pages, static files and the security-headers (CSP) middleware
-    # Added last, so outermost: a database fault in any middleware is a 503, not a 500.
+    dashboard.install(app, security_headers=False)  # pages and static files
+    # Outside everything else: a database fault in any middleware is a 503, not a 500 ...
     app.add_middleware(UnavailableGuard)
+    # ... and every answer, the guard's too, carries the security headers (CSP, nosniff).
+    app.add_middleware(dashboard.SecurityHeaders)
     return app

@@ -142,3 +142,15 @@ def test_api_docs_run_under_the_policy(server: ServerProcess) -> None:
             assert violations == [], violations
         finally:
             browser.close()
+
+
+def test_the_headers_are_added_outside_every_other_middleware(tmp_path: Path) -> None:
+    """Answers that other middleware makes itself (the 503 of a database fault, 429, 413)
+    get the headers too."""
+    from modeltower.app import create_app
+    from modeltower.config import Settings
+    from modeltower.dashboard import SecurityHeaders
+
+    app = create_app(Settings(db_path=str(tmp_path / "x.duckdb"), rate_limit_per_s=5))
+    assert app.user_middleware[0].cls is SecurityHeaders
+    assert sum(m.cls is SecurityHeaders for m in app.user_middleware) == 1

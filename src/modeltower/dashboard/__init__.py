@@ -72,8 +72,11 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def install(app: FastAPI, thresholds: Thresholds | None = None) -> None:
-    """Mount the dashboard on ``app``: pages, static files and the security-headers middleware.
+def install(
+    app: FastAPI, thresholds: Thresholds | None = None, *, security_headers: bool = True
+) -> None:
+    """Mount the dashboard on ``app``: pages, static files and (unless the application adds it
+    itself, outermost) the security-headers middleware.
 
     ``thresholds`` sets the overview's status rules; by default they come from
     ``MODELTOWER_STATUS_*`` environment variables (see :meth:`Thresholds.from_env`).
@@ -81,4 +84,5 @@ def install(app: FastAPI, thresholds: Thresholds | None = None) -> None:
     app.state.dashboard_thresholds = thresholds or Thresholds.from_env()
     app.include_router(router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="dashboard-static")
-    app.add_middleware(SecurityHeaders)
+    if security_headers:
+        app.add_middleware(SecurityHeaders)
