@@ -208,7 +208,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.snapshots.leader = functools.partial(store.is_leader, "snapshots")
         tasks.append(app.state.snapshots.start(stop))  # stopped by ``stop`` before the writer
         app.state.references = ReferenceService(store, writer, app.state.queries)
-        app.state.drift = DriftService(app.state.queries, app.state.references)
+        app.state.drift = DriftService(
+            app.state.queries, app.state.references, sample_max=settings.drift_sample_max
+        )
         app.state.drift_trend = DriftTrendService(app.state.drift)
         app.state.quality = QualityService(app.state.drift)
         app.state.drift_job = DriftSummaryJob(

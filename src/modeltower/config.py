@@ -38,6 +38,8 @@ class Settings:
     query_timeout_s: float = 30.0  # one database read; longer ones answer 503 query_timeout
     forbid_private_webhooks: bool = False  # refuse channel URLs resolving to private addresses
     readers: int = 4
+    # /drift and /quality of a window of more events read a uniform sample of about this many
+    drift_sample_max: int = 200_000
     # DuckDB's buffer pool: without a cap it caches up to 80 % of RAM (1 GB RSS at 10M events);
     # larger sorts and aggregates spill to <db>.tmp instead.
     memory_limit: str | None = "256MB"
@@ -98,6 +100,10 @@ class Settings:
             )
         if not self.drift_interval_s > 0:
             raise ConfigError(f"drift_interval_s must be positive, got {self.drift_interval_s}")
+        if self.drift_sample_max < 1000:
+            raise ConfigError(
+                f"drift_sample_max must be at least 1000, got {self.drift_sample_max}"
+            )
         if self.max_reference_rows < 1:
             raise ConfigError("max_reference_rows must be at least 1")
         for name in (

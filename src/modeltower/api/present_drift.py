@@ -109,10 +109,18 @@ def _column(c: ColumnDrift) -> dict[str, Any]:
     }
 
 
+def _sample(rows: int, sampled_from: int) -> dict[str, Any] | None:
+    """How the window's rows were chosen when they are a uniform sample of its events."""
+    if not sampled_from:
+        return None
+    return {"events": sampled_from, "sampled": rows, "method": "uniform, by a hash of the event"}
+
+
 def drift_json(model: str, w: Window, filters: dict[str, Any], r: DriftReport) -> dict[str, Any]:
     out = _head(model, w, filters, r.state)
     out["reference"] = _ref_summary(r.state.record)
     out["rows"] = {"reference": r.ref_rows, "current": r.cur_rows}
+    out["sample"] = _sample(r.cur_rows, r.sampled_from)
     out["dataset"] = (
         {
             "drifted": r.drifted,
@@ -181,6 +189,7 @@ def quality_json(
     out = _head(model, w, filters, q.state)
     out.update(
         rows=q.rows,
+        sample=_sample(q.rows, q.sampled_from),
         events_with_unknown_features=q.events_with_unknown_features,
         events_missing_features=q.events_missing_features,
         unknown_features=[{"name": k, "count": n} for k, n in q.unknown_features],

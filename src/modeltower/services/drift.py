@@ -93,6 +93,7 @@ class DriftReport:
     cur_rows: int = 0
     columns: tuple[ColumnDrift, ...] = ()
     drift_share_threshold: float = DEFAULT_DRIFT_SHARE
+    sampled_from: int = 0  # the window's events when cur_rows are a sample of them
 
     @property
     def features(self) -> list[ColumnDrift]:
@@ -244,9 +245,15 @@ def distribution(ref: RefColumn, cur: Sample, state: State) -> Distribution:
 class DriftService:
     """Compares windows of a model's events with its reference."""
 
-    def __init__(self, queries: QueryService, refs: ReferenceService) -> None:
+    def __init__(
+        self, queries: QueryService, refs: ReferenceService, sample_max: int | None = None
+    ) -> None:
         self.queries = queries
         self.refs = refs
+        # A window of more events is compared through a uniform sample of about this many:
+        # drift statistics of 200k events are as good as of millions, and reading millions of
+        # feature values costs seconds and gigabytes.
+        self.sample_max = sample_max
         self.store = queries.store
         self._cache: OrderedDict[tuple[object, ...], tuple[float, int, Window, DriftReport]] = (
             OrderedDict()
@@ -279,7 +286,8 @@ class DriftService:
             return state, None
         columns = [rc for rc in ref.columns if names is None or rc.name in names]
         specs = ref.specs() if names is None else [rc.column.spec for rc in columns]
-        data = self.store.window_features(filters.to_filter(model, window), specs)
+        flt = filters.to_filter(model, window)
+        data = self.store.window_features(flt, specs, sample_max=self.sample_max)
         if data.rows == 0:
             return State(STATUS_NO_DATA, "no events in the window", state.record), None
         cols = []
@@ -335,7 +343,9 @@ class DriftService:
             return DriftReport(state, ref_rows, 0, (), share)
         settings = comp.reference.record.settings
         cols = tuple(column_drift(c.ref, c, settings) for c in comp.columns)
-        return DriftReport(state, comp.reference.rows, comp.rows, cols, share)
+        return DriftReport(
+            state, comp.reference.rows, comp.rows, cols, share, comp.data.sampled_from
+        )
 
     def distribution(
         self, model: str, window: Window, filters: Filters, name: str, role: str
@@ -346,7 +356,9 @@ class DriftService:
         col = next((c for c in ref.columns if c.name == name and c.role == role), None)
         if col is None:
             raise BadParameter("column", f"the reference has no {role} column {name!r}")
-        data = self.store.window_features(filters.to_filter(model, window), [col.column.spec])
+        data = self.store.window_features(
+            filters.to_filter(model, window), [col.column.spec], sample_max=self.sample_max
+        )
         cur = column_sample(data.columns[col.key], col.type == "numeric")
         if data.rows == 0:
             state = State(STATUS_NO_DATA, "no events in the window", state.record)

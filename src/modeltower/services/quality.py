@@ -52,6 +52,7 @@ class QualityReport:
     events_missing_features: int = 0
     unknown_features: tuple[tuple[str, int], ...] = ()
     columns: tuple[ColumnQuality, ...] = ()
+    sampled_from: int = 0  # the window's events when rows are a sample of them
 
 
 def _share(part: int | None, whole: int) -> float | None:
@@ -119,7 +120,9 @@ class QualityService:
         if comp is None:
             return QualityReport(state)
         known = comp.reference.feature_names()
-        keys = self.drift.store.feature_keys(filters.to_filter(model, window), known)
+        keys = self.drift.store.feature_keys(
+            filters.to_filter(model, window), known, self.drift.sample_max
+        )
         unknown = tuple(
             sorted(
                 ((k, n) for k, n in keys.keys.items() if k not in set(known)),
@@ -134,4 +137,5 @@ class QualityService:
             events_missing_features=events_missing_features(comp),
             unknown_features=unknown,
             columns=cols,
+            sampled_from=comp.data.sampled_from,
         )

@@ -237,6 +237,18 @@ class FeatureData:
     version: np.ndarray | None = None  # object per row ('' when none)
     grp: np.ndarray | None = None
     last_seq: int = 0  # newest events.seq among the rows (incremental jobs)
+    sampled_from: int = 0  # the window's events when the rows are a sample of them (else 0)
+
+
+#: Events are sampled by their hash: kept when it falls below a cut in [0, SAMPLE_SPACE).
+SAMPLE_SPACE = 1 << 20
+
+
+def sample_cut(events: int, sample_max: int | None) -> int | None:
+    """The hash cut that keeps about ``sample_max`` of ``events`` (None: keep all)."""
+    if sample_max is None or events <= sample_max:
+        return None
+    return max(1, SAMPLE_SPACE * sample_max // events)
 
 
 @dataclass(frozen=True)
@@ -399,9 +411,12 @@ class Store(AlertReads, KeyReads, abc.ABC):
         columns: list[ColumnSpec],
         bucket_us: int | None = None,
         after_seq: int | None = None,
+        sample_max: int | None = None,
     ) -> FeatureData:
         """The filtered events' values of ``columns`` (with bucket indexes when bucketed);
-        with ``after_seq`` only events stored after it."""
+        with ``after_seq`` only events stored after it. With ``sample_max``, a window of more
+        events gives a uniform sample of about that many (``sampled_from`` then tells how many
+        there were): the same events every time, chosen by a hash of their key."""
 
     @abc.abstractmethod
     def new_event_features(
@@ -411,8 +426,11 @@ class Store(AlertReads, KeyReads, abc.ABC):
         version and group: the input of incremental drift summaries."""
 
     @abc.abstractmethod
-    def feature_keys(self, flt: EventFilter, known: list[str]) -> KeyCounts:
-        """Feature keys the filtered events carry, and how many carry one outside ``known``."""
+    def feature_keys(
+        self, flt: EventFilter, known: list[str], sample_max: int | None = None
+    ) -> KeyCounts:
+        """Feature keys the filtered events carry, and how many carry one outside ``known``
+        (of the same sample as :meth:`window_features` with ``sample_max``)."""
 
     @abc.abstractmethod
     def drift_progress(self, ref_id: int) -> int:

@@ -7,6 +7,7 @@ text. Events and reference rows have the same shape, so the same SQL serves both
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import duckdb
@@ -16,6 +17,7 @@ import pyarrow as pa
 from modeltower.store.base import (
     ROLE_FEATURE,
     ROLE_PREDICTION,
+    SAMPLE_SPACE,
     ST_MISMATCH,
     ST_MISSING,
     ST_NULL,
@@ -25,6 +27,7 @@ from modeltower.store.base import (
     EventFilter,
     FeatureData,
     KeyCounts,
+    sample_cut,
 )
 from modeltower.store.duckdb_reads import event_where, json_path
 
@@ -128,21 +131,42 @@ def _run(
 _SRC_COLS = "features, prediction, prediction_num, score"
 
 
+def _sampled(
+    cur: duckdb.DuckDBPyConnection, where: str, params: list[Any], sample_max: int | None
+) -> tuple[str, int]:
+    """``where`` narrowed to a uniform sample of about ``sample_max`` events when it selects
+    more, and how many it selects then (else 0)."""
+    if sample_max is None:
+        return where, 0
+    row = cur.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchall()
+    events = int(row[0][0])
+    cut = sample_cut(events, sample_max)
+    if cut is None:
+        return where, 0
+    # k is an md5 of the event's key, so its low bits are uniform (a mask, not %: a modulo of
+    # the 128-bit k took seconds over millions of events)
+    return f"{where} AND (k & {SAMPLE_SPACE - 1}::UHUGEINT) < {cut}", events
+
+
 def window_features(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
     columns: list[ColumnSpec],
     bucket_us: int | None,
     after_seq: int | None = None,
+    sample_max: int | None = None,
 ) -> FeatureData:
     where, params = event_where(flt)
     if after_seq is not None:
         where += " AND seq > ?"
         params.append(after_seq)
+    where, sampled_from = _sampled(cur, where, params, sample_max)
     if bucket_us:
         src = f"SELECT {_SRC_COLS}, (ts - ?) // ? AS b FROM events WHERE {where}"
-        return _run(cur, src, [flt.start_us, bucket_us, *params], columns, ["b"])
-    return _run(cur, f"SELECT {_SRC_COLS} FROM events WHERE {where}", params, columns, [])
+        data = _run(cur, src, [flt.start_us, bucket_us, *params], columns, ["b"])
+    else:
+        data = _run(cur, f"SELECT {_SRC_COLS} FROM events WHERE {where}", params, columns, [])
+    return dataclasses.replace(data, sampled_from=sampled_from) if sampled_from else data
 
 
 def new_event_features(
@@ -212,8 +236,14 @@ def reference_kinds(cur: duckdb.DuckDBPyConnection, ref_id: int) -> dict[str, di
     return out
 
 
-def feature_keys(cur: duckdb.DuckDBPyConnection, flt: EventFilter, known: list[str]) -> KeyCounts:
+def feature_keys(
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    known: list[str],
+    sample_max: int | None = None,
+) -> KeyCounts:
     where, params = event_where(flt)
+    where, _ = _sampled(cur, where, params, sample_max)
     rows = cur.execute(
         f"""
         WITH ev AS (SELECT json_keys(features) AS ks FROM events WHERE {where}),

@@ -596,9 +596,12 @@ class DuckDBStore(Store):
         columns: list[ColumnSpec],
         bucket_us: int | None = None,
         after_seq: int | None = None,
+        sample_max: int | None = None,
     ) -> FeatureData:
         with self.reader() as cur:
-            return duckdb_features.window_features(cur, flt, columns, bucket_us, after_seq)
+            return duckdb_features.window_features(
+                cur, flt, columns, bucket_us, after_seq, sample_max
+            )
 
     def new_event_features(
         self, model: str, columns: list[ColumnSpec], after_seq: int, upto_seq: int, limit: int
@@ -608,9 +611,11 @@ class DuckDBStore(Store):
                 cur, model, columns, after_seq, upto_seq, limit, 3_600_000_000
             )
 
-    def feature_keys(self, flt: EventFilter, known: list[str]) -> KeyCounts:
+    def feature_keys(
+        self, flt: EventFilter, known: list[str], sample_max: int | None = None
+    ) -> KeyCounts:
         with self.reader() as cur:
-            return duckdb_features.feature_keys(cur, flt, known)
+            return duckdb_features.feature_keys(cur, flt, known, sample_max)
 
     def drift_progress(self, ref_id: int) -> int:
         with self.reader() as cur:

@@ -8,6 +8,7 @@ the value's JSON text.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import psycopg
 from modeltower.store.base import (
     ROLE_FEATURE,
     ROLE_PREDICTION,
+    SAMPLE_SPACE,
     ST_MISMATCH,
     ST_MISSING,
     ST_NULL,
@@ -25,6 +27,7 @@ from modeltower.store.base import (
     EventFilter,
     FeatureData,
     KeyCounts,
+    sample_cut,
 )
 from modeltower.store.pg_reads import event_where
 
@@ -140,21 +143,40 @@ def _run(
 _SRC_COLS = "features, prediction, prediction_num, score"
 
 
+def _sampled(
+    con: psycopg.Connection, where: str, params: list[Any], sample_max: int | None
+) -> tuple[str, int]:
+    """``where`` narrowed to a uniform sample of about ``sample_max`` events when it selects
+    more, and how many it selects then (else 0)."""
+    if sample_max is None:
+        return where, 0
+    row = con.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()
+    events = int(row[0]) if row else 0
+    cut = sample_cut(events, sample_max)
+    if cut is None:
+        return where, 0
+    return f"{where} AND (hashtextextended(id, 0) & {SAMPLE_SPACE - 1}) < {cut}", events
+
+
 def window_features(
     con: psycopg.Connection,
     flt: EventFilter,
     columns: list[ColumnSpec],
     bucket_us: int | None,
     after_seq: int | None = None,
+    sample_max: int | None = None,
 ) -> FeatureData:
     where, params = event_where(flt)
     if after_seq is not None:
         where += " AND seq > %s::bigint"
         params.append(after_seq)
+    where, sampled_from = _sampled(con, where, params, sample_max)
     if bucket_us:
         src = f"SELECT {_SRC_COLS}, (ts - %s::bigint) / %s::bigint AS b FROM events WHERE {where}"
-        return _run(con, src, [flt.start_us, bucket_us, *params], columns, ["b"])
-    return _run(con, f"SELECT {_SRC_COLS} FROM events WHERE {where}", params, columns, [])
+        data = _run(con, src, [flt.start_us, bucket_us, *params], columns, ["b"])
+    else:
+        data = _run(con, f"SELECT {_SRC_COLS} FROM events WHERE {where}", params, columns, [])
+    return dataclasses.replace(data, sampled_from=sampled_from) if sampled_from else data
 
 
 def new_event_features(
@@ -220,8 +242,11 @@ def reference_kinds(con: psycopg.Connection, ref_id: int) -> dict[str, dict[str,
     return out
 
 
-def feature_keys(con: psycopg.Connection, flt: EventFilter, known: list[str]) -> KeyCounts:
+def feature_keys(
+    con: psycopg.Connection, flt: EventFilter, known: list[str], sample_max: int | None = None
+) -> KeyCounts:
     where, params = event_where(flt)
+    where, _ = _sampled(con, where, params, sample_max)
     rows = con.execute(
         f"""
         WITH ev AS (SELECT features::json AS fj FROM events WHERE {where}),

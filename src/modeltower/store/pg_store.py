@@ -528,9 +528,10 @@ class PostgresStore(Store):
         columns: list[ColumnSpec],
         bucket_us: int | None = None,
         after_seq: int | None = None,
+        sample_max: int | None = None,
     ) -> FeatureData:
         with self.reader() as con:
-            return pg_features.window_features(con, flt, columns, bucket_us, after_seq)
+            return pg_features.window_features(con, flt, columns, bucket_us, after_seq, sample_max)
 
     def new_event_features(
         self, model: str, columns: list[ColumnSpec], after_seq: int, upto_seq: int, limit: int
@@ -540,9 +541,11 @@ class PostgresStore(Store):
                 con, model, columns, after_seq, upto_seq, limit, 3_600_000_000
             )
 
-    def feature_keys(self, flt: EventFilter, known: list[str]) -> KeyCounts:
+    def feature_keys(
+        self, flt: EventFilter, known: list[str], sample_max: int | None = None
+    ) -> KeyCounts:
         with self.reader() as con:
-            return pg_features.feature_keys(con, flt, known)
+            return pg_features.feature_keys(con, flt, known, sample_max)
 
     def drift_progress(self, ref_id: int) -> int:
         with self.reader() as con:
