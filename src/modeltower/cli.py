@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-body-bytes", type=int, help="largest accepted request body")
     serve.add_argument(
-        "--memory-limit", help="DuckDB buffer pool cap, e.g. 256MB or 2GB (default 256MB)"
+        "--memory-limit", help="DuckDB memory cap, e.g. 2GB (default: 80 %% of RAM)"
     )
     _add_limit_flags(serve)
     serve.add_argument("--log-level", help="debug, info, warning, error")

@@ -40,9 +40,9 @@ class Settings:
     readers: int = 4
     # /drift and /quality of a window of more events read a uniform sample of about this many
     drift_sample_max: int = 200_000
-    # DuckDB's buffer pool: without a cap it caches up to 80 % of RAM (1 GB RSS at 10M events);
-    # larger sorts and aggregates spill to <db>.tmp instead.
-    memory_limit: str | None = "256MB"
+    # DuckDB's memory cap (default: 80 % of RAM). Its primary-key indexes live in memory (about
+    # 40 bytes per stored event) and writes fail once they do not fit, so cap with care.
+    memory_limit: str | None = None
     log_level: str = "info"
     snapshot_interval_s: float = 3600.0  # how often jobs/snapshots.py stores health snapshots
     drift_interval_s: float = 10.0  # how often jobs/drift_summaries.py updates the drift trend
