@@ -22,10 +22,10 @@ from modeltower.store import (
     duckdb_drift,
     duckdb_features,
     duckdb_health,
-    duckdb_keys,
     duckdb_reads,
     duckdb_retention,
     duckdb_rollups,
+    key_sql,
 )
 from modeltower.store.alert_types import (
     ALERT_OPS,
@@ -372,7 +372,7 @@ class DuckDBStore(Store):
                 elif isinstance(op, TAG_OPS):
                     results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
-                    results[j] = duckdb_keys.apply(con, op)
+                    results[j] = key_sql.apply(con, op, "?")
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before
@@ -689,18 +689,18 @@ class DuckDBStore(Store):
         with self.reader() as cur:
             return read_tag_stats(cur, model)
 
-    # ---- access control (store/duckdb_keys.py) ----------------------------------------------
+    # ---- access control (store/key_sql.py) --------------------------------------------------
     def api_keys(self) -> list[ApiKeyRecord]:
         with self.reader() as cur:
-            return duckdb_keys.api_keys(cur)
+            return key_sql.api_keys(cur)
 
     def api_key(self, prefix: str) -> ApiKeyRecord | None:
         with self.reader() as cur:
-            return duckdb_keys.api_key(cur, prefix)
+            return key_sql.api_key(cur, prefix, "?")
 
     def auth_secret(self) -> str | None:
         with self.reader() as cur:
-            return duckdb_keys.auth_secret(cur)
+            return key_sql.auth_secret(cur)
 
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -1,20 +1,8 @@
-"""SQL of access control (PostgreSQL store): API keys and the session-signing secret."""
+"""Access-control tables of the PostgreSQL store (their statements: store/key_sql.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
-
-from modeltower.store.key_types import (
-    KEY_COLUMNS,
-    ApiKeyRecord,
-    CreateApiKey,
-    EnsureAuthSecret,
-    KeyOp,
-    RevokeApiKey,
-    key_from_row,
-)
 
 # IF NOT EXISTS: a database whose version record was rolled back to before 8 (as the
 # rollup tests do to simulate an old release) re-applies it without failing.
@@ -34,69 +22,6 @@ CREATE TABLE IF NOT EXISTS auth_secret (
     secret TEXT COLLATE "C" NOT NULL          -- signs dashboard sessions; shared by replicas
 );
 """
-
-_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys"
-
-
-def apply(con: psycopg.Connection, op: KeyOp) -> Any:
-    """Apply one access-control write op inside the writer's transaction."""
-    if isinstance(op, CreateApiKey):
-        return _create(con, op.record)
-    if isinstance(op, RevokeApiKey):
-        return _revoke(con, op)
-    if isinstance(op, EnsureAuthSecret):
-        con.execute(
-            "INSERT INTO auth_secret VALUES (1, %s) ON CONFLICT (id) DO NOTHING", [op.secret]
-        )
-        return auth_secret(con)
-    raise TypeError(f"not an access-control op: {op!r}")
-
-
-def _create(con: psycopg.Connection, r: ApiKeyRecord) -> ApiKeyRecord | None:
-    taken = con.execute(
-        "SELECT count(*) FROM api_keys WHERE prefix = %s OR (name = %s AND revoked_us IS NULL)",
-        [r.prefix, r.name],
-    ).fetchall()
-    if taken[0][0]:
-        return None
-    con.execute(
-        f"INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        [r.prefix, r.name, r.scope, r.salt.hex(), r.hash.hex(), r.created_us, r.expires_us, None],
-    )
-    return r
-
-
-def _revoke(con: psycopg.Connection, op: RevokeApiKey) -> ApiKeyRecord | None:
-    rows = con.execute(
-        f"{_SELECT} WHERE revoked_us IS NULL AND (name = %s OR prefix = %s) ORDER BY created_us",
-        [op.name_or_prefix, op.name_or_prefix],
-    ).fetchall()
-    if not rows:
-        return None
-    prefix = str(rows[0][0])
-    con.execute("UPDATE api_keys SET revoked_us = %s WHERE prefix = %s", [op.at_us, prefix])
-    found = api_key(con, prefix)
-    assert found is not None
-    return found
-
-
-def api_keys(con: psycopg.Connection) -> list[ApiKeyRecord]:
-    """Every key, oldest first."""
-    return [
-        key_from_row(r) for r in con.execute(f"{_SELECT} ORDER BY created_us, prefix").fetchall()
-    ]
-
-
-def api_key(con: psycopg.Connection, prefix: str) -> ApiKeyRecord | None:
-    """The key with ``prefix``, or None."""
-    rows = con.execute(f"{_SELECT} WHERE prefix = %s", [prefix]).fetchall()
-    return key_from_row(rows[0]) if rows else None
-
-
-def auth_secret(con: psycopg.Connection) -> str | None:
-    """The stored session secret, or None."""
-    rows = con.execute("SELECT secret FROM auth_secret WHERE id = 1").fetchall()
-    return str(rows[0][0]) if rows else None
 
 
 def database_has_keys(url: str) -> bool | None:

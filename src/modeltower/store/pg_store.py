@@ -24,11 +24,11 @@ import pyarrow as pa
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
 from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store import (
+    key_sql,
     pg_alerts,
     pg_drift,
     pg_features,
     pg_health,
-    pg_keys,
     pg_reads,
     pg_retention,
     pg_rollups,
@@ -273,7 +273,7 @@ class PostgresStore(Store):
                 elif isinstance(op, TAG_OPS):
                     results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
-                    results[j] = pg_keys.apply(con, op)
+                    results[j] = key_sql.apply(con, op, "%s")
         self.availability.mark_writable()
         # Committed: the registry learns of the new events (unless another process's events
         # came in between, which the next read of the registry picks up from the database).
@@ -625,18 +625,18 @@ class PostgresStore(Store):
         with self.reader() as con:
             return read_tag_stats(con, model)
 
-    # ---- access control (store/pg_keys.py) ----------------------------------------------
+    # ---- access control (store/key_sql.py) ----------------------------------------------
     def api_keys(self) -> list[ApiKeyRecord]:
         with self.reader() as con:
-            return pg_keys.api_keys(con)
+            return key_sql.api_keys(con)
 
     def api_key(self, prefix: str) -> ApiKeyRecord | None:
         with self.reader() as con:
-            return pg_keys.api_key(con, prefix)
+            return key_sql.api_key(con, prefix, "%s")
 
     def auth_secret(self) -> str | None:
         with self.reader() as con:
-            return pg_keys.auth_secret(con)
+            return key_sql.auth_secret(con)
 
 
 def _configure_reader(con: psycopg.Connection) -> None:
