@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import duckdb_reads, duckdb_scores
+from modeltower.store import duckdb_reads, duckdb_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -41,6 +41,7 @@ from modeltower.store.latency_sketch import (
 from modeltower.store.rollup_plan import (
     DAY_US,
     HOUR_US,
+    MERGED_OPS,
     MINUTE_US,
     NONE_KEY,
     Policy,
@@ -49,6 +50,7 @@ from modeltower.store.rollup_plan import (
     hour_span,
     levels,
     split,
+    until,
 )
 
 __all__ = ["SKETCH_ALPHA", "Policy", "score_histograms", "split", "window_aggregate"]
@@ -201,33 +203,11 @@ def version_7_sql() -> str:
     """Schema version 7: hourly rollups built from the minutes, and the score histograms (per
     hour and per day) of every stored event, feedback applied."""
     ev = _effective("SELECT * FROM events")
-    sums = ", ".join(
-        f"{'max' if c == 'lat_max' else 'sum'}({c})"
-        for c in [
-            "n",
-            "errors",
-            "lat_n",
-            "lat_sum",
-            "lat_max",
-            "cls_n",
-            "cls_match",
-            "reg_n",
-            "reg_abs",
-            "reg_sq",
-            "reg_ape",
-            "reg_y",
-            "reg_y2",
-            "conv_n",
-            "conv_known",
-            "rev_sum",
-            "rev_known",
-        ]
-    )
     hour = f"model, version, grp, minute // {HOUR_US} * {HOUR_US}"
     return ";\n".join(
         [
             SCHEMA_HOURS,
-            f"INSERT INTO rollup_hour SELECT {hour}, {sums} FROM rollup_minute GROUP BY ALL",
+            f"INSERT INTO rollup_hour SELECT {hour}, {MERGED_OPS} FROM rollup_minute GROUP BY ALL",
             f"INSERT INTO rollup_hour_confusion SELECT {hour}, lab, pred, sum(n) "
             "FROM rollup_confusion GROUP BY ALL",
             duckdb_scores.SCHEMA,
@@ -373,7 +353,7 @@ def window_aggregate(
         if ranges
     ]
     pieces += [
-        duckdb_reads.aggregate(cur, _until(flt, a), bucket_us, raw_parts, piece=True),
+        duckdb_reads.aggregate(cur, until(flt, a), bucket_us, raw_parts, piece=True),
         duckdb_reads.aggregate(cur, flt, bucket_us, raw_parts, start_us=b, piece=True),
     ]
     out: dict[int, WindowAggregate] = {}
@@ -409,7 +389,7 @@ def _sketch_quantiles(
         return
     ha, hb = span
     edges = [
-        duckdb_reads.latency_bins(cur, _until(flt, ha), bucket_us, None, BIN_SQL),
+        duckdb_reads.latency_bins(cur, until(flt, ha), bucket_us, None, BIN_SQL),
         duckdb_reads.latency_bins(cur, flt, bucket_us, hb, BIN_SQL),
     ]
     got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, ha, hb), *map(bins_of_rows, edges))
@@ -419,36 +399,14 @@ def _sketch_quantiles(
 
 
 def score_histograms(
-    cur: duckdb.DuckDBPyConnection,
-    flt: EventFilter,
-    bucket_us: int | None,
-    policy: Policy,
-    labeled: int | None = None,
+    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None, policy: Policy
 ) -> dict[int, ScoreHistogram] | None:
-    """Score histograms per bucket from the hourly rollup plus the raw edges, or None when the
-    window's scores are to be read raw: short or tagged windows, windows with class-probability
-    objects, and windows of at most ``policy.exact_scores_max`` scored events."""
-    if policy.raw_scores(flt, labeled):
-        return None
-    span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
-    if span is None:
-        return None
-    ha, hb = span
-    out: dict[int, ScoreHistogram] = {}
-    hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
-    for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
-        if ranges:
-            where, params = _where(flt, ranges)
-            duckdb_scores.stored_rows(cur, table, where, params, _bucket(flt, bucket_us), out)
-    duckdb_scores.edge_rows(cur, _until(flt, ha), bucket_us, None, out)
-    duckdb_scores.edge_rows(cur, flt, bucket_us, hb, out)
-    if any(h.multi for h in out.values()):
-        return None
-    total = sum(h.total for h in out.values())
-    if total <= policy.exact_scores_max and flt.start_us >= policy.raw_from_us:
-        return None
-    return out
-
-
-def _until(flt: EventFilter, end_us: int) -> EventFilter:
-    return EventFilter(flt.model, flt.start_us, end_us, flt.version, flt.group, flt.tags)
+    """See :func:`rollup_plan.score_histograms`."""
+    b = _bucket(flt, bucket_us)
+    return rollup_plan.score_histograms(
+        flt,
+        bucket_us,
+        policy,
+        stored=lambda table, ranges: duckdb_scores.stored_rows(cur, table, *_where(flt, ranges), b),
+        raw=lambda f, start: duckdb_scores.edge_rows(cur, f, bucket_us, start),
+    )

@@ -13,9 +13,10 @@ from typing import Any
 
 import duckdb
 
-from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS, ScoreHistogram
+from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS
 from modeltower.store import duckdb_reads
 from modeltower.store.base import EventFilter
+from modeltower.store.rollup_plan import ScoreRows
 
 _COLUMNS = """
     model VARCHAR NOT NULL, version VARCHAR NOT NULL, grp VARCHAR NOT NULL,
@@ -50,29 +51,20 @@ def add_sql(ev: str, sign: int, key: str, cls: str, table: str) -> str:
     """
 
 
-def _collect(rows: list[tuple[Any, ...]], out: dict[int, ScoreHistogram]) -> None:
-    for bk, lab, bin_, n, lp, l1p in rows:
-        if n:
-            out.setdefault(int(bk), ScoreHistogram()).add(
-                lab, int(bin_), int(n), float(lp), float(l1p)
-            )
-
-
 def stored_rows(
     cur: duckdb.DuckDBPyConnection,
     table: str,
     where: str,
     params: list[Any],
     bucket: str,
-    out: dict[int, ScoreHistogram],
-) -> None:
-    """Add the stored histogram rows of ``table`` that ``where`` selects, per bucket."""
-    rows = cur.execute(
+) -> ScoreRows:
+    """The stored histogram rows of ``table`` that ``where`` selects, per bucket."""
+    rows: ScoreRows = cur.execute(
         f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM {table} "
         f"WHERE {where} GROUP BY ALL",
         params,
     ).fetchall()
-    _collect(rows, out)
+    return rows
 
 
 def edge_rows(
@@ -80,11 +72,10 @@ def edge_rows(
     flt: EventFilter,
     bucket_us: int | None,
     start_us: int | None,
-    out: dict[int, ScoreHistogram],
-) -> None:
-    """Add the histogram of the raw events of ``flt`` (from ``start_us``), per bucket."""
+) -> ScoreRows:
+    """The histogram rows of the raw events of ``flt`` (from ``start_us``), per bucket."""
     base, params = duckdb_reads._base(flt, bucket_us, start_us)
-    rows = cur.execute(
+    rows: ScoreRows = cur.execute(
         f"""
         WITH ev AS ({base})
         SELECT b, lab, {BIN_SQL} AS bin, count(*), {LN_P}, {LN_1MP}
@@ -92,4 +83,4 @@ def edge_rows(
         """,
         params,
     ).fetchall()
-    _collect(rows, out)
+    return rows

@@ -533,7 +533,7 @@ class DuckDBStore(Store):
         if self.rollup_policy.raw_scores(flt, labeled):
             return None
         with self.reader() as cur:
-            return duckdb_rollups.score_histograms(cur, flt, bucket_us, self.rollup_policy, labeled)
+            return duckdb_rollups.score_histograms(cur, flt, bucket_us, self.rollup_policy)
 
     def get_model(self, model: str) -> ModelInfo | None:
         entry = self.registry.get(model)

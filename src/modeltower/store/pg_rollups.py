@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import pg_reads, pg_scores
+from modeltower.store import pg_reads, pg_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -26,6 +26,7 @@ from modeltower.store.latency_sketch import LN_GAMMA, ZERO_BIN, bins_of_rows, sk
 from modeltower.store.rollup_plan import (
     DAY_US,
     HOUR_US,
+    MERGED_OPS,
     MINUTE_US,
     NONE_KEY,
     Policy,
@@ -34,6 +35,7 @@ from modeltower.store.rollup_plan import (
     hour_span,
     levels,
     split,
+    until,
 )
 
 _K = "model, version, grp, minute"
@@ -176,31 +178,11 @@ def version_7_sql() -> str:
     """Schema version 7: hourly rollups built from the minutes, and the score histograms (per
     hour and per day) of every stored event, feedback applied."""
     ev = f"({_effective('SELECT * FROM events')})"
-    cols = [
-        "n",
-        "errors",
-        "lat_n",
-        "lat_sum",
-        "lat_max",
-        "cls_n",
-        "cls_match",
-        "reg_n",
-        "reg_abs",
-        "reg_sq",
-        "reg_ape",
-        "reg_y",
-        "reg_y2",
-        "conv_n",
-        "conv_known",
-        "rev_sum",
-        "rev_known",
-    ]
-    sums = ", ".join(f"{'max' if c == 'lat_max' else 'sum'}({c})" for c in cols)
     hour = f"model, version, grp, minute / {HOUR_US} * {HOUR_US}"
     return ";\n".join(
         [
             SCHEMA_HOURS,
-            f"INSERT INTO rollup_hour SELECT {hour}, {sums} FROM rollup_minute {_GROUP}",
+            f"INSERT INTO rollup_hour SELECT {hour}, {MERGED_OPS} FROM rollup_minute {_GROUP}",
             f"INSERT INTO rollup_hour_confusion SELECT {hour}, lab, pred, sum(n) "
             "FROM rollup_confusion GROUP BY 1, 2, 3, 4, 5, 6",
             pg_scores.SCHEMA,
@@ -290,7 +272,7 @@ def window_aggregate(
     a, b = cut
     raw_parts = parts - {PART_QUANTILES}
     out: dict[int, WindowAggregate] = {}
-    left = EventFilter(flt.model, flt.start_us, a, flt.version, flt.group, flt.tags)
+    left = until(flt, a)
     units = tuple(unit for unit, _, _ in LEVELS)
     pieces = [
         aggregate(con, flt, bucket_us, parts, ranges, level)
@@ -343,7 +325,7 @@ def _sketch(
     for start, end in ((flt.start_us, ha), (hb, flt.end_us)):
         if end <= start:
             continue
-        edge = EventFilter(flt.model, flt.start_us, end, flt.version, flt.group, flt.tags)
+        edge = until(flt, end)
         sql, p = pg_reads.latency_base(edge, bucket_us, start)
         rows = con.execute(
             f"WITH ev AS ({sql}) SELECT b, {BIN_SQL} AS bin, count(*) FROM ev "
@@ -357,31 +339,14 @@ def _sketch(
 
 
 def score_histograms(
-    con: psycopg.Connection,
-    flt: EventFilter,
-    bucket_us: int | None,
-    policy: Policy,
-    labeled: int | None = None,
+    con: psycopg.Connection, flt: EventFilter, bucket_us: int | None, policy: Policy
 ) -> dict[int, ScoreHistogram] | None:
-    """What ``duckdb_rollups.score_histograms`` answers, on PostgreSQL."""
-    if policy.raw_scores(flt, labeled):
-        return None
-    span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
-    if span is None:
-        return None
-    ha, hb = span
-    out: dict[int, ScoreHistogram] = {}
-    hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
-    for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
-        if ranges:
-            where, params = _where(flt, ranges)
-            pg_scores.stored_rows(con, table, where, params, _bucket(flt, bucket_us), out)
-    left = EventFilter(flt.model, flt.start_us, ha, flt.version, flt.group, flt.tags)
-    pg_scores.edge_rows(con, left, bucket_us, None, out)
-    pg_scores.edge_rows(con, flt, bucket_us, hb, out)
-    if any(h.multi for h in out.values()):
-        return None
-    total = sum(h.total for h in out.values())
-    if total <= policy.exact_scores_max and flt.start_us >= policy.raw_from_us:
-        return None
-    return out
+    """See :func:`rollup_plan.score_histograms`."""
+    b = _bucket(flt, bucket_us)
+    return rollup_plan.score_histograms(
+        flt,
+        bucket_us,
+        policy,
+        stored=lambda table, ranges: pg_scores.stored_rows(con, table, *_where(flt, ranges), b),
+        raw=lambda f, start: pg_scores.edge_rows(con, f, bucket_us, start),
+    )

@@ -7,9 +7,10 @@ from typing import Any
 
 import psycopg
 
-from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS, ScoreHistogram
+from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS
 from modeltower.store import pg_reads
 from modeltower.store.base import EventFilter
+from modeltower.store.rollup_plan import ScoreRows
 
 _COLUMNS = """
     model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
@@ -43,29 +44,20 @@ def add_sql(source: str, sign: int, key: str, cls: str, table: str) -> str:
     """
 
 
-def _collect(rows: list[tuple[Any, ...]], out: dict[int, ScoreHistogram]) -> None:
-    for bk, lab, bin_, n, lp, l1p in rows:
-        if n:
-            out.setdefault(int(bk), ScoreHistogram()).add(
-                lab, int(bin_), int(n), float(lp), float(l1p)
-            )
-
-
 def stored_rows(
     con: psycopg.Connection,
     table: str,
     where: str,
     params: list[Any],
     bucket: str,
-    out: dict[int, ScoreHistogram],
-) -> None:
-    """Add the stored histogram rows of ``table`` that ``where`` selects, per bucket."""
-    rows = con.execute(
+) -> ScoreRows:
+    """The stored histogram rows of ``table`` that ``where`` selects, per bucket."""
+    rows: ScoreRows = con.execute(
         f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM {table} "
         f"WHERE {where} GROUP BY 1, 2, 3",
         params,
     ).fetchall()
-    _collect(rows, out)
+    return rows
 
 
 def edge_rows(
@@ -73,11 +65,10 @@ def edge_rows(
     flt: EventFilter,
     bucket_us: int | None,
     start_us: int | None,
-    out: dict[int, ScoreHistogram],
-) -> None:
-    """Add the histogram of the raw events of ``flt`` (from ``start_us``), per bucket."""
+) -> ScoreRows:
+    """The histogram rows of the raw events of ``flt`` (from ``start_us``), per bucket."""
     base, params = pg_reads.base(flt, bucket_us, start_us)
-    rows = con.execute(
+    rows: ScoreRows = con.execute(
         f"""
         WITH ev AS ({base})
         SELECT b, lab, {BIN_SQL} AS bin, count(*), {LN_P}, {LN_1MP}
@@ -85,4 +76,4 @@ def edge_rows(
         """,
         params,
     ).fetchall()
-    _collect(rows, out)
+    return rows

@@ -468,7 +468,7 @@ class PostgresStore(Store):
         if self.rollup_policy.raw_scores(flt, labeled):
             return None
         with self.reader() as con:
-            return pg_rollups.score_histograms(con, flt, bucket_us, self.rollup_policy, labeled)
+            return pg_rollups.score_histograms(con, flt, bucket_us, self.rollup_policy)
 
     def get_model(self, model: str) -> ModelInfo | None:
         self._sync_registry()

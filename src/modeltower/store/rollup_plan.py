@@ -5,17 +5,41 @@ raw events are read instead. Backend-neutral (no SQL): the DuckDB and PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.regression import RegressionAggregate
+from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store.base import PART_REGRESSION, UNGROUPED, EventFilter, WindowAggregate
 
 MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
 NONE_KEY = "\x00"  # NULL version / group in a key column (primary keys cannot be NULL)
+# The value columns of the ops rollups (rollup_minute, rollup_hour), in table order, and how
+# rows of several units merge into one: every column adds up, but for the latency maximum.
+OPS_VALUES = [
+    "n",
+    "errors",
+    "lat_n",
+    "lat_sum",
+    "lat_max",
+    "cls_n",
+    "cls_match",
+    "reg_n",
+    "reg_abs",
+    "reg_sq",
+    "reg_ape",
+    "reg_y",
+    "reg_y2",
+    "conv_n",
+    "conv_known",
+    "rev_sum",
+    "rev_known",
+]
+MERGED_OPS = ", ".join(f"{'max' if c == 'lat_max' else 'sum'}({c})" for c in OPS_VALUES)
 
 Ranges = list[tuple[int, int]]
 
@@ -137,4 +161,49 @@ def decode(
             agg.ungrouped_known += int(known)
         name = UNGROUPED if grp == none_key else grp
         agg.business[name] = GroupOutcome(count=int(n), conversions=int(conv), revenue=float(rev))
+    return out
+
+
+def until(flt: EventFilter, end_us: int) -> EventFilter:
+    """``flt`` ending at ``end_us``."""
+    return EventFilter(flt.model, flt.start_us, end_us, flt.version, flt.group, flt.tags)
+
+
+#: Rows of score histogram bins: (bucket, true label, bin, n, Σ ln(clip(p)), Σ ln(clip(1 − p))).
+ScoreRows = list[tuple[Any, ...]]
+
+
+def score_histograms(
+    flt: EventFilter,
+    bucket_us: int | None,
+    policy: Policy,
+    stored: Callable[[str, Ranges], ScoreRows],
+    raw: Callable[[EventFilter, int | None], ScoreRows],
+) -> dict[int, ScoreHistogram] | None:
+    """Score histograms per bucket from the hourly and daily rollups (``stored(table, ranges)``)
+    plus the raw edges (``raw(filter, start_us)``), or None when the window's scores are to be
+    read raw: short or tagged windows, windows with class-probability objects, and windows of
+    at most ``policy.exact_scores_max`` scored events."""
+    span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
+    if span is None:
+        return None
+    ha, hb = span
+    rows: ScoreRows = []
+    hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
+    for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
+        if ranges:
+            rows += stored(table, ranges)
+    rows += raw(until(flt, ha), None)
+    rows += raw(flt, hb)
+    out: dict[int, ScoreHistogram] = {}
+    for bk, lab, bin_, n, lp, l1p in rows:
+        if n:
+            out.setdefault(int(bk), ScoreHistogram()).add(
+                lab, int(bin_), int(n), float(lp), float(l1p)
+            )
+    if any(h.multi for h in out.values()):
+        return None
+    total = sum(h.total for h in out.values())
+    if total <= policy.exact_scores_max and flt.start_us >= policy.raw_from_us:
+        return None
     return out
