@@ -5,6 +5,7 @@ stores bin latencies with the same arithmetic (their ``BIN_SQL``) and read them 
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -35,8 +36,11 @@ def bins_of_rows(rows: list[tuple[Any, ...]]) -> Bins:
     """(bucket, bin, count) arrays from rows of those three."""
     if not rows:
         return as_bins([], [], [])
-    bk, bins, n = zip(*rows, strict=True)
-    return as_bins(bk, bins, n)
+    # one flat pass over the integers: a month of hourly bins is ~100k rows, and unzipping them
+    # into three sequences first took four times as long
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows))
+    table = flat.reshape(-1, 3)
+    return table[:, 0], table[:, 1], table[:, 2]
 
 
 def bin_values(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:

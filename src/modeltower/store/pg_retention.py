@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import psycopg
 
+from modeltower.store import pg_model_rollups
 from modeltower.store.base import EnforceRetention, RetentionResult
 from modeltower.store.duckdb_retention import _LONG_LIVED
+
+# the tables DuckDB has, and the model-wide sketch rollups only PostgreSQL keeps
+_TABLES = (*_LONG_LIVED, *((t, "minute") for t in pg_model_rollups.TABLES))
 
 SCHEMA = """
 CREATE TABLE retention (
@@ -28,7 +32,7 @@ def apply(con: psycopg.Connection, op: EnforceRetention) -> RetentionResult:
     )
     events = con.execute("DELETE FROM events WHERE ts < %s::bigint", [raw_before]).rowcount
     rows = 0
-    for table, column in _LONG_LIVED:
+    for table, column in _TABLES:
         rows += con.execute(
             f"DELETE FROM {table} WHERE {column} < %s::bigint", [long_before]
         ).rowcount

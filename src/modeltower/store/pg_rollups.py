@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import pg_reads, pg_scores, rollup_plan
+from modeltower.store import pg_model_rollups, pg_reads, pg_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -22,7 +22,13 @@ from modeltower.store.base import (
     EventFilter,
     WindowAggregate,
 )
-from modeltower.store.latency_sketch import LN_GAMMA, ZERO_BIN, bins_of_rows, sketch_quantiles
+from modeltower.store.latency_sketch import (
+    LN_GAMMA,
+    ZERO_BIN,
+    Bins,
+    bins_of_rows,
+    sketch_quantiles,
+)
 from modeltower.store.rollup_plan import (
     DAY_US,
     HOUR_US,
@@ -170,6 +176,8 @@ def add_sql(source: str, sign: int, sketch: bool, current: bool = True) -> list[
             ON CONFLICT ({_K}, bin) DO UPDATE SET n = r.n + excluded.n
             """
         )
+    if current:
+        out += pg_model_rollups.add_sql("rollup_batch", s, _CLS, BIN_SQL, sketch)
     out.append("DROP TABLE rollup_batch")
     return out
 
@@ -312,16 +320,26 @@ def _sketch(
                 out[k].quantiles = q
         return
     ha, hb = span
-    where, params = _where(flt, [span])
-    parts = [
-        bins_of_rows(
-            con.execute(
-                f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n) FROM rollup_latency "
-                f"WHERE {where} GROUP BY 1, 2",
-                params,
-            ).fetchall()
-        )
-    ]
+    if pg_model_rollups.model_wide(flt):
+        hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
+        tables = [
+            (pg_model_rollups.LATENCY, HOUR_US, hours),
+            (pg_model_rollups.LATENCY_DAY, DAY_US, days),
+        ]
+    else:
+        tables = [("rollup_latency", 0, [span])]
+    parts: list[Bins] = []
+    for table, unit, ranges in tables:
+        if not ranges:
+            continue
+        where, params = _where(flt, ranges)
+        b = _bucket(flt, bucket_us)
+        # A model-wide table read by buckets of its own unit has one row per bucket and bin
+        # already: summing them in SQL would only cost time (sketch_quantiles adds duplicates).
+        sql = f"SELECT {b} AS bk, bin, n FROM {table} WHERE {where}"
+        if not unit or bucket_us != unit:
+            sql = f"SELECT {b} AS bk, bin, sum(n)::bigint FROM {table} WHERE {where} GROUP BY 1, 2"
+        parts.append(bins_of_rows(con.execute(sql, params).fetchall()))
     for start, end in ((flt.start_us, ha), (hb, flt.end_us)):
         if end <= start:
             continue
@@ -347,6 +365,8 @@ def score_histograms(
         flt,
         bucket_us,
         policy,
-        stored=lambda table, ranges: pg_scores.stored_rows(con, table, *_where(flt, ranges), b),
+        stored=lambda table, ranges: pg_scores.stored_rows(
+            con, pg_model_rollups.score_table(table, flt), *_where(flt, ranges), b
+        ),
         raw=lambda f, start: pg_scores.edge_rows(con, f, bucket_us, start),
     )

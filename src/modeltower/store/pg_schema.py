@@ -11,7 +11,7 @@ import time
 
 import psycopg
 
-from modeltower.store import pg_keys, pg_retention, pg_rollups
+from modeltower.store import pg_keys, pg_model_rollups, pg_retention, pg_rollups
 from modeltower.store.pg_tags import SCHEMA as TAG_SCHEMA
 
 # Taken (for the transaction) by every migration run and by every write: two processes starting
@@ -236,6 +236,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (7, pg_rollups.version_7_sql()),  # hourly rollups, score histograms
     (8, pg_keys.SCHEMA),  # API keys and the session secret (store/pg_keys.py)
     (9, TAG_SCHEMA),  # known tag values per model and key (store/pg_tags.py)
+    (10, pg_model_rollups.version_10_sql()),  # model-wide sketch rollups (pg_model_rollups.py)
 ]
 
 

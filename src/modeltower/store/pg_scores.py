@@ -30,15 +30,24 @@ LN_1MP = f"coalesce(sum(ln(greatest(least(1.0 - score, {1 - EPS!r}), {EPS!r}))),
 SCORED = "(score IS NOT NULL OR scores IS NOT NULL)"
 
 
-def add_sql(source: str, sign: int, key: str, cls: str, table: str) -> str:
+def add_sql(
+    source: str,
+    sign: int,
+    key: str,
+    cls: str,
+    table: str,
+    key_columns: str = "model, version, grp, minute",
+) -> str:
     """The statement adding ``sign`` times the scored events of ``source`` (a table or SELECT
-    of effective event rows: feedback applied) to the histogram ``table``."""
+    of effective event rows: feedback applied) to the histogram ``table``, whose rows are keyed
+    by ``key_columns`` (computed by ``key``), the label and the bin."""
     s = int(sign)
+    group = ", ".join(str(i + 1) for i in range(key_columns.count(",") + 3))
     return f"""
         INSERT INTO {table} AS r
         SELECT {key}, lab, {BIN_SQL}, {s} * count(*), {s} * {LN_P}, {s} * {LN_1MP}
-        FROM {source} e WHERE {cls} AND {SCORED} GROUP BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (model, version, grp, minute, lab, bin) DO UPDATE SET
+        FROM {source} e WHERE {cls} AND {SCORED} GROUP BY {group}
+        ON CONFLICT ({key_columns}, lab, bin) DO UPDATE SET
             n = r.n + excluded.n, ln_p = r.ln_p + excluded.ln_p,
             ln_1mp = r.ln_1mp + excluded.ln_1mp
     """
@@ -53,7 +62,7 @@ def stored_rows(
 ) -> ScoreRows:
     """The stored histogram rows of ``table`` that ``where`` selects, per bucket."""
     rows: ScoreRows = con.execute(
-        f"SELECT {bucket} AS bk, lab, bin, sum(n), sum(ln_p), sum(ln_1mp) FROM {table} "
+        f"SELECT {bucket} AS bk, lab, bin, sum(n)::bigint, sum(ln_p), sum(ln_1mp) FROM {table} "
         f"WHERE {where} GROUP BY 1, 2, 3",
         params,
     ).fetchall()

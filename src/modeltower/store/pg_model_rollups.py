@@ -1,0 +1,100 @@
+"""Model-wide copies of the PostgreSQL sketch rollups: the latency bins and the score
+histograms with version and group summed away, per hour and per day.
+
+Why they exist, and only on PostgreSQL: its executor sums rollup rows one at a time, and a read
+of a whole model from the per-version tables sums every version x group row of every bin (30
+days of one model's latency bins at 10M events are 729k rows, 150 ms of grouping alone). These
+tables hold the same sums already collapsed, about 6x fewer rows on the benchmark data, and a
+window that filters neither version nor group reads them. They are written in the same
+transaction as the per-version tables, from the same batch of effective event rows, so both
+always agree. DuckDB's vectorised scans sum the per-version rows fast enough that it does not
+pay for the extra writes (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+from modeltower.store import pg_scores
+from modeltower.store.base import EventFilter
+from modeltower.store.rollup_plan import DAY_US, HOUR_US
+
+LATENCY = "rollup_latency_model"
+LATENCY_DAY = "rollup_latency_day_model"
+# the model-wide counterpart of each per-version score histogram table
+SCORE_TABLES = {"rollup_score": "rollup_score_model", "rollup_score_day": "rollup_score_day_model"}
+TABLES = (LATENCY, LATENCY_DAY, *SCORE_TABLES.values())
+
+_KEY_COLUMNS = "model, minute"
+_LATENCY_COLUMNS = """
+    model TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's (the day's) start
+    bin INTEGER NOT NULL, n BIGINT NOT NULL,
+    PRIMARY KEY (model, minute, bin)
+"""
+_SCORE_COLUMNS = """
+    model TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's (the day's) start
+    lab TEXT COLLATE "C" NOT NULL, bin INTEGER NOT NULL,
+    n BIGINT NOT NULL, ln_p DOUBLE PRECISION NOT NULL, ln_1mp DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (model, minute, lab, bin)
+"""
+_UNITS = ((HOUR_US, LATENCY, "rollup_score"), (DAY_US, LATENCY_DAY, "rollup_score_day"))
+
+
+def model_wide(flt: EventFilter) -> bool:
+    """Whether the window sums over every version and group (what these tables hold)."""
+    return flt.version is None and flt.group is None
+
+
+def score_table(table: str, flt: EventFilter) -> str:
+    """The score histogram table to read for ``flt`` in place of the per-version ``table``."""
+    return SCORE_TABLES[table] if model_wide(flt) else table
+
+
+def _key(unit_us: int) -> str:
+    return f"model, ts / {unit_us} * {unit_us}"
+
+
+def _latency_sql(source: str, sign: int, key: str, bin_sql: str, table: str) -> str:
+    return f"""
+        INSERT INTO {table} AS r
+        SELECT {key}, {bin_sql}, {int(sign)} * count(*) FROM {source}
+        WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3
+        ON CONFLICT ({_KEY_COLUMNS}, bin) DO UPDATE SET n = r.n + excluded.n
+    """
+
+
+def add_sql(source: str, sign: int, cls: str, bin_sql: str, sketch: bool) -> list[str]:
+    """The statements adding ``sign`` times the rows of ``source`` (effective event rows, the
+    writer's batch) to these tables: the score histograms always (late labels move events
+    between their rows), the latency bins for new events only (``sketch``)."""
+    out = []
+    for unit, latency, score in _UNITS:
+        key = _key(unit)
+        out.append(pg_scores.add_sql(source, sign, key, cls, SCORE_TABLES[score], _KEY_COLUMNS))
+        if sketch:
+            out.append(_latency_sql(source, sign, key, bin_sql, latency))
+    return out
+
+
+def version_10_sql() -> str:
+    """Schema version 10: these tables, built by summing the per-version rollups, and indexes
+    on (model, minute) for the per-version reads that filter a version or a group."""
+    sums = "sum(n), sum(ln_p), sum(ln_1mp)"
+    day = f"minute / {DAY_US} * {DAY_US}"
+    return ";\n".join(
+        [
+            *(f"CREATE TABLE {t} ({_LATENCY_COLUMNS})" for t in (LATENCY, LATENCY_DAY)),
+            *(f"CREATE TABLE {t} ({_SCORE_COLUMNS})" for t in SCORE_TABLES.values()),
+            f"INSERT INTO {LATENCY} SELECT model, minute, bin, sum(n) FROM rollup_latency "
+            "GROUP BY 1, 2, 3",
+            f"INSERT INTO {LATENCY_DAY} SELECT model, {day}, bin, sum(n) FROM rollup_latency "
+            "GROUP BY 1, 2, 3",
+            *(
+                f"INSERT INTO {model} SELECT model, minute, lab, bin, {sums} FROM {table} "
+                "GROUP BY 1, 2, 3, 4"
+                for table, model in SCORE_TABLES.items()
+            ),
+            *(
+                f"CREATE INDEX {t}_model_minute ON {t} (model, minute)"
+                for t in ("rollup_latency", *SCORE_TABLES)
+            ),
+        ]
+    )
