@@ -6,11 +6,56 @@ import time
 
 import duckdb
 
-from modeltower.store import duckdb_keys, duckdb_retention, duckdb_rollups
+from modeltower.store import duckdb_keys, duckdb_retention, duckdb_rollups, duckdb_waiting
 from modeltower.store.duckdb_tags import SCHEMA as TAG_SCHEMA
 
 # Each entry is applied once, in its own transaction, and recorded in schema_migrations.
 # Never edit a released entry: append a new one.
+# Schema version 11: events and feedback rebuilt without their primary key on k, whose ART
+# index DuckDB kept in memory (store/duckdb_keyset.py says what replaces it). Same columns, same
+# row order (seq order matters to the writer's reads of the table's tail).
+_VERSION_11 = """
+    CREATE TABLE events_v11 (
+        k            UHUGEINT NOT NULL,      -- md5_number(model || chr(0) || id): the event's key
+        seq          BIGINT NOT NULL,        -- insertion order, for incremental jobs
+        model        VARCHAR NOT NULL,
+        id           VARCHAR NOT NULL,
+        version      VARCHAR,
+        ts           BIGINT NOT NULL,        -- event time, epoch microseconds UTC
+        received_at  BIGINT NOT NULL,
+        prediction   VARCHAR,                -- canonical string form
+        prediction_num DOUBLE,               -- numeric form when the prediction was a number
+        score        DOUBLE,
+        scores       VARCHAR,                -- JSON object class -> probability
+        label        VARCHAR,
+        label_num    DOUBLE,
+        latency_ms   DOUBLE,
+        error        VARCHAR,
+        features     VARCHAR,                -- JSON object
+        tags         VARCHAR,                -- JSON object
+        grp          VARCHAR,
+        converted    BOOLEAN,
+        revenue      DOUBLE,
+        input_hash   VARCHAR
+    );
+    INSERT INTO events_v11 SELECT * FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v11 RENAME TO events;
+    CREATE TABLE feedback_v11 (
+        k          UHUGEINT NOT NULL,        -- the event's key (one row per event)
+        model      VARCHAR NOT NULL,
+        id         VARCHAR NOT NULL,
+        label      VARCHAR,
+        label_num  DOUBLE,
+        converted  BOOLEAN,
+        revenue    DOUBLE,
+        updated_at BIGINT NOT NULL
+    );
+    INSERT INTO feedback_v11 SELECT * FROM feedback;
+    DROP TABLE feedback;
+    ALTER TABLE feedback_v11 RENAME TO feedback;
+"""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -230,6 +275,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (7, duckdb_rollups.version_7_sql()),  # hourly rollups, score histograms
     (8, duckdb_keys.SCHEMA),  # API keys and the session secret (store/duckdb_keys.py)
     (9, TAG_SCHEMA),  # known tag values per model and key (store/duckdb_tags.py)
+    (10, duckdb_waiting.VERSION_10_SQL),  # feedback waiting for its event (duckdb_waiting.py)
+    (11, _VERSION_11),  # events and feedback without a primary key (store/duckdb_keyset.py)
 ]
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from modeltower.ingest.schema import EventColumns, FeedbackColumns
@@ -22,9 +23,11 @@ from modeltower.store import (
     duckdb_drift,
     duckdb_features,
     duckdb_health,
+    duckdb_keyset,
     duckdb_reads,
     duckdb_retention,
     duckdb_rollups,
+    duckdb_waiting,
     key_sql,
 )
 from modeltower.store.alert_types import (
@@ -119,6 +122,17 @@ _WRITE_FAILURES = (
     "Permission denied",
     "Could not truncate",
 )
+_MERGE_FEEDBACK = """
+    CREATE OR REPLACE TEMP TABLE feedback_merged AS
+    SELECT n.k, n.model, n.id,
+           coalesce(n.label, o.label) AS label,
+           CASE WHEN n.label IS NOT NULL THEN n.label_num ELSE o.label_num END AS label_num,
+           coalesce(n.converted, o.converted) AS converted,
+           coalesce(n.revenue, o.revenue) AS revenue,
+           ?::BIGINT AS updated_at
+    FROM (SELECT md5_number(model || chr(0) || id) AS k, * FROM batch_feedback) n
+    LEFT JOIN feedback o ON o.k = n.k
+"""
 _PROBE_EVENTS = (
     "SELECT b.i FROM batch_events b JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
 )
@@ -140,6 +154,9 @@ class DuckDBStore(Store):
         self.rollup_policy = duckdb_rollups.Policy()
         self._rollups = duckdb_rollups.Updater()  # the writer's prepared rollup statements
         self._early_feedback = False  # some feedback is stored whose event has not come yet
+        self._waiting_after_commit: bool | None = None  # the flag once the transaction commits
+        self._keys = duckdb_keyset.KeySet()  # the stored events' keys (no index: see the module)
+        self._keys_after_commit: list[duckdb_keyset.Fingerprints] = []
         # Disk full, read-only file, a database DuckDB invalidated: 503 for writes, reads go on.
         self.availability = Availability(f"the database file {path}")
         self._con_lock = threading.RLock()  # the writer's connection: writes, checkpoints, reopen
@@ -163,11 +180,8 @@ class DuckDBStore(Store):
             self.registry.ensure(name)
         self._con = con
         self._load_retention(con)
-        waiting = con.execute(
-            "SELECT count(*) FROM feedback f WHERE NOT EXISTS "
-            "(SELECT 1 FROM events e WHERE e.k = f.k)"
-        ).fetchall()
-        self._early_feedback = bool(waiting[0][0])
+        self._early_feedback = duckdb_waiting.any_waiting(con)
+        self._keys.load(con)
         for _ in range(self._readers):
             self._pool.put(con.cursor())
 
@@ -311,18 +325,14 @@ class DuckDBStore(Store):
 
     # ---- writes ----------------------------------------------------------------------------
     def write(self, ops: list[WriteOp]) -> list[Any]:
-        """One transaction for the whole group. Duplicate keys are rare (client retries), so the
-        fast path inserts without probing; a key conflict rolls back and redoes with a probe."""
+        """One transaction for the whole group."""
         with self._con_lock:
             if self._con is None:  # a reopen failed: try again
                 self._reopen(self._gen)
                 if self._con is None:
                     raise StoreUnavailable(self.availability.reason() or "the store is closed")
             try:
-                try:
-                    results = self._write_tx(ops, probe=False)
-                except duckdb.ConstraintException:
-                    results = self._write_tx(ops, probe=True)
+                results = self._write_tx(ops)
             except duckdb.Error as exc:
                 fault = self._fault(exc)
                 if fault is None:
@@ -331,7 +341,7 @@ class DuckDBStore(Store):
         self.availability.mark_writable()
         return results
 
-    def _write_tx(self, ops: list[WriteOp], *, probe: bool) -> list[Any]:
+    def _write_tx(self, ops: list[WriteOp]) -> list[Any]:
         con = self._con
         assert con is not None
         seq_before = self._seq
@@ -340,16 +350,17 @@ class DuckDBStore(Store):
             results: list[Any] = [None] * len(ops)
             inserts = [(j, op) for j, op in enumerate(ops) if isinstance(op, InsertEvents)]
             if inserts:
-                per_op = self._insert_events(con, [op.columns for _, op in inserts], probe)
+                per_op = self._insert_events(con, [op.columns for _, op in inserts])
                 for (j, _), res in zip(inserts, per_op, strict=True):
                     results[j] = res
             for j, op in enumerate(ops):
                 if isinstance(op, UpsertFeedback):
                     results[j] = self._upsert_feedback(con, op.columns)
-                    if len(results[j]) < len(
-                        set(zip(op.columns.model, op.columns.id, strict=True))
-                    ):
-                        self._early_feedback = True  # feedback waiting for its event
+                    pairs = set(zip(op.columns.model, op.columns.id, strict=True))
+                    if len(results[j]) < len(pairs):  # feedback waiting for its event
+                        duckdb_waiting.add(con, sorted(pairs - results[j]))
+                        self._early_feedback = True
+                        self._waiting_after_commit = True
                 elif isinstance(op, PutModelSettings):
                     self._put_settings(con, op.model, op.settings)
                     results[j] = True
@@ -377,22 +388,31 @@ class DuckDBStore(Store):
         except BaseException:
             self._seq = seq_before
             self._committed_tables.clear()
+            self._waiting_after_commit = None
+            self._keys_after_commit.clear()
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
+        for fps in self._keys_after_commit:
+            self._keys.add(fps)
+        self._keys_after_commit.clear()
+        if self._waiting_after_commit is not None:
+            self._early_feedback, self._waiting_after_commit = self._waiting_after_commit, None
         # Only what has committed becomes visible in the registry.
         for table in self._committed_tables:
             self.registry.add_batch(table)
         self._committed_tables.clear()
-        for op in ops:
+        for op, result in zip(ops, results, strict=True):
             if isinstance(op, PutModelSettings):
                 self.registry.ensure(op.model)
             elif isinstance(op, EnforceRetention):
                 self._load_retention(con)
+                if result.events:  # their keys may come again: drop them from the key set
+                    self._keys.load(con)
         return results
 
     def _insert_events(
-        self, con: duckdb.DuckDBPyConnection, batches: list[EventColumns], probe: bool
+        self, con: duckdb.DuckDBPyConnection, batches: list[EventColumns]
     ) -> list[InsertResult]:
         now_us = int(time.time() * 1_000_000)
         # Dedup inside the group: the first occurrence (in arrival order) wins.
@@ -411,14 +431,18 @@ class DuckDBStore(Store):
             for cols in batches:
                 merged.extend(cols)
         full = self._event_table(merged, now_us)
-        if probe:
-            con.register("batch_events", full)
-            try:
+        con.register("batch_events", full)
+        try:
+            fps = duckdb_keyset.batch_fingerprints(con, "batch_events")
+            # Only rows whose fingerprint is known can be stored already (client retries):
+            # those are checked exactly, by one scan of the keys.
+            if self._keys.contains(fps).any():
                 for (i,) in con.execute(_PROBE_EVENTS).fetchall():
                     keep[i] = False
-            finally:
-                _unregister(con, "batch_events")
+        finally:
+            _unregister(con, "batch_events")
         table = full if all(keep) else full.filter(pa.array(keep))
+        self._keys_after_commit.append(fps[np.asarray(keep, dtype=np.bool_)])
         if table.num_rows:
             seqs = pa.array(range(self._seq + 1, self._seq + 1 + table.num_rows), pa.int64())
             table = table.set_column(1, "seq", seqs)
@@ -431,6 +455,8 @@ class DuckDBStore(Store):
                 source = f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
                 # Feedback can only apply to new events when some came before its event.
                 self._rollups.add(con, source, 1, sketch=True, feedback=self._early_feedback)
+                if self._early_feedback:
+                    self._waiting_after_commit = duckdb_waiting.settle(con, first, self._seq)
                 self._committed_tables.append(table)
             finally:
                 _unregister(con, "batch_events")
@@ -473,30 +499,23 @@ class DuckDBStore(Store):
         now_us = int(time.time() * 1_000_000)
         con.register("batch_feedback", table)
         try:
-            # The events' rollup contributions move with their feedback: out before, in after.
-            self._rollups.add(con, _FEEDBACK_EVENTS, -1, sketch=False)
-            con.execute(
-                """
-                INSERT INTO feedback AS f
-                SELECT md5_number(model || chr(0) || id), model, id, label, label_num, converted,
-                       revenue, ? FROM batch_feedback
-                ON CONFLICT (k) DO UPDATE SET
-                    label = coalesce(excluded.label, f.label),
-                    label_num = CASE WHEN excluded.label IS NOT NULL THEN excluded.label_num
-                                     ELSE f.label_num END,
-                    converted = coalesce(excluded.converted, f.converted),
-                    revenue = coalesce(excluded.revenue, f.revenue),
-                    updated_at = excluded.updated_at
-                """,
-                [now_us],
-            )
-            self._rollups.add(con, _FEEDBACK_EVENTS, 1, sketch=False)
-            matched = con.execute(
-                "SELECT b.model, b.id FROM batch_feedback b "
-                "JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
-            ).fetchall()
+            # The events this feedback is about, found once: events has no index on k, so each
+            # lookup is a scan of the keys (store/duckdb_keyset.py).
+            con.execute(f"CREATE OR REPLACE TEMP TABLE feedback_events AS {_FEEDBACK_EVENTS}")
+            # Their rollup contributions move with their feedback: out before, in after.
+            self._rollups.add(con, "SELECT * FROM feedback_events", -1, sketch=False)
+            # An upsert by hand (the table has no key for ON CONFLICT): the fields sent replace
+            # the stored ones, the others stay.
+            con.execute(_MERGE_FEEDBACK, [now_us])
+            con.execute("DELETE FROM feedback WHERE k IN (SELECT k FROM feedback_merged)")
+            con.execute("INSERT INTO feedback SELECT * FROM feedback_merged")
+            self._rollups.add(con, "SELECT * FROM feedback_events", 1, sketch=False)
+            matched = con.execute("SELECT model, id FROM feedback_events").fetchall()
         finally:
             _unregister(con, "batch_feedback")
+            with contextlib.suppress(duckdb.Error):
+                con.execute("DROP TABLE IF EXISTS feedback_events")
+                con.execute("DROP TABLE IF EXISTS feedback_merged")
         return {(m, i) for m, i in matched}
 
     @staticmethod

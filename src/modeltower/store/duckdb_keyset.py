@@ -1,0 +1,82 @@
+"""Which event keys the DuckDB store holds: the writer's duplicate check without an index.
+
+A primary key on events.k (and on feedback.k) made DuckDB keep an ART index in memory that
+could not be evicted under a memory limit: about 45 bytes per event and 65 per feedback row,
+730 MB at 10M events once ingestion had touched it, and a memory limit below that made writes
+and even the replay of the WAL fail. The tables have no primary key since schema version 11;
+instead the writer keeps the low 64 bits of every stored key in a sorted numpy array (8 bytes
+per event) and asks it first. A batch without a hit (nearly all: a hit is a client retry, or
+about one false match in 10^12 at 10M events) is inserted without touching the table; only
+the rows with a hit are checked against events.k exactly, by one scan.
+
+The array is derived state: built from the table at open and after retention deleted events,
+extended only after a transaction that inserted events has committed.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+
+# the low 64 bits of a key (k is md5_number(model || chr(0) || id), a UHUGEINT)
+FINGERPRINT = "(k & 18446744073709551615::UHUGEINT)::UBIGINT"
+BATCH_FINGERPRINT = "(md5_number(model || chr(0) || id) & 18446744073709551615::UHUGEINT)::UBIGINT"
+
+Fingerprints = npt.NDArray[np.uint64]
+
+
+class KeySet:
+    """The fingerprints of the stored events: one large sorted array plus a small sorted one
+    of recent additions, merged into the large one when it has grown past a share of it (so
+    that adding stays cheap and a lookup is two binary searches)."""
+
+    def __init__(self) -> None:
+        self._base: Fingerprints = np.empty(0, np.uint64)
+        self._recent: Fingerprints = np.empty(0, np.uint64)
+
+    def __len__(self) -> int:
+        return len(self._base) + len(self._recent)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._base.nbytes + self._recent.nbytes)
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read every stored event's fingerprint."""
+        got = con.execute(f"SELECT {FINGERPRINT} AS f FROM events").fetchnumpy()["f"]
+        base = np.asarray(got, dtype=np.uint64).copy()
+        base.sort()
+        self._base, self._recent = base, np.empty(0, np.uint64)
+
+    def contains(self, fps: Fingerprints) -> npt.NDArray[np.bool_]:
+        """Per fingerprint: whether a stored event may have its key."""
+        return _member(self._base, fps) | _member(self._recent, fps)
+
+    def add(self, fps: Fingerprints) -> None:
+        """Fingerprints of events that were just committed."""
+        if not len(fps):
+            return
+        recent = np.concatenate([self._recent, fps])
+        recent.sort()
+        if len(recent) > max(65_536, len(self._base) // 32):
+            # the two sorted runs: a merge, not a full sort (numpy's stable sort is a timsort)
+            base = np.concatenate([self._base, recent])
+            base.sort(kind="stable")
+            self._base, recent = base, np.empty(0, np.uint64)
+        self._recent = recent
+
+
+def _member(sorted_fps: Fingerprints, fps: Fingerprints) -> npt.NDArray[np.bool_]:
+    if not len(sorted_fps):
+        return np.zeros(len(fps), dtype=np.bool_)
+    at = np.searchsorted(sorted_fps, fps)
+    at[at == len(sorted_fps)] = 0
+    found: npt.NDArray[np.bool_] = sorted_fps[at] == fps
+    return found
+
+
+def batch_fingerprints(con: duckdb.DuckDBPyConnection, view: str) -> Fingerprints:
+    """The fingerprints of the rows of ``view`` (model and id columns), in row order."""
+    got = con.execute(f"SELECT {BATCH_FINGERPRINT} AS f FROM {view}").fetchnumpy()["f"]
+    return np.asarray(got, dtype=np.uint64)
