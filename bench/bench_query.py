@@ -32,6 +32,7 @@ import argparse
 import json
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -440,9 +441,33 @@ def http_times(
             )
             if memory is not None:
                 memory["after_queries"] = proc_memory_kib(server.pid)
+                write_probe(client, anchor)
+                memory["after_writes"] = proc_memory_kib(server.pid)
+                memory["probe"] = [PROBE_EVENTS, PROBE_FEEDBACK]
     finally:
         server.stop()
     return out, int(body["count"])
+
+
+PROBE_EVENTS, PROBE_FEEDBACK = 20_000, 10_000
+
+
+def write_probe(client: Any, anchor: int) -> None:
+    """What a live server also does besides answering queries: take PROBE_EVENTS new events (in
+    POSTs of 1,000, for a model of their own so that the queried numbers stay the same) and
+    the labels of PROBE_FEEDBACK of them. Each write checks its keys against all stored ones."""
+    run = uuid.uuid4().hex[:8]
+    ts = anchor / 1e6 - 1800
+    ids = [f"{run}-{i}" for i in range(PROBE_EVENTS)]
+    for i in range(0, len(ids), 1000):
+        body = [
+            {"model": "memprobe", "id": x, "timestamp": ts, "prediction": "a", "latency_ms": 5.0}
+            for x in ids[i : i + 1000]
+        ]
+        client.post("/v1/events", json=body).raise_for_status()
+    for i in range(0, PROBE_FEEDBACK, 1000):
+        body = [{"model": "memprobe", "id": x, "label": "a"} for x in ids[i : i + 1000]]
+        client.post("/v1/feedback", json=body).raise_for_status()
 
 
 def arg_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -594,11 +619,12 @@ def report(
         ],
     )
     if memory:
-        after = memory["after_queries"]
+        after, wrote = memory["after_queries"], memory["after_writes"]
         print(
-            f"\nserver memory after the queries: VmRSS {after['VmRSS'] / 1024:.0f} MiB, "
-            f"VmHWM (peak) {after['VmHWM'] / 1024:.0f} MiB; ready in "
-            f"{memory['start_seconds']:.1f} s"
+            f"\nserver memory after the queries: VmRSS {after['VmRSS'] / 1024:.0f} MiB; after "
+            f"{PROBE_EVENTS:,} events and {PROBE_FEEDBACK:,} labels more: VmRSS "
+            f"{wrote['VmRSS'] / 1024:.0f} MiB, VmHWM (peak) {wrote['VmHWM'] / 1024:.0f} MiB; "
+            f"ready in {memory['start_seconds']:.1f} s"
         )
     ok = count == b1["count_24h"]
     if args.json:
