@@ -45,9 +45,8 @@ class KeySet:
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read every stored event's fingerprint."""
         got = con.execute(f"SELECT {FINGERPRINT} AS f FROM events").fetchnumpy()["f"]
-        base = np.asarray(got, dtype=np.uint64).copy()
-        base.sort()
-        self._base, self._recent = base, np.empty(0, np.uint64)
+        self._base = np.sort(np.asarray(got, dtype=np.uint64))  # one copy, the sorted one
+        self._recent = np.empty(0, np.uint64)
 
     def contains(self, fps: Fingerprints) -> npt.NDArray[np.bool_]:
         """Per fingerprint: whether a stored event may have its key."""
