@@ -9,8 +9,8 @@ per event) and asks it first. A batch without a hit (nearly all: a hit is a clie
 about one false match in 10^12 at 10M events) is inserted without touching the table; only
 the rows with a hit are checked against events.k exactly, by one scan.
 
-The array is derived state: built from the table at open and after retention deleted events,
-extended only after a transaction that inserted events has committed.
+The array is derived state: built from the table at open (and again once retention has deleted
+a fifth of it), extended only after a transaction that inserted events has committed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class KeySet:
     def __init__(self) -> None:
         self._base: Fingerprints = np.empty(0, np.uint64)
         self._recent: Fingerprints = np.empty(0, np.uint64)
+        self._stale = 0  # fingerprints of events that retention has deleted since the last load
 
     def __len__(self) -> int:
         return len(self._base) + len(self._recent)
@@ -47,6 +48,16 @@ class KeySet:
         got = con.execute(f"SELECT {FINGERPRINT} AS f FROM events").fetchnumpy()["f"]
         self._base = np.sort(np.asarray(got, dtype=np.uint64))  # one copy, the sorted one
         self._recent = np.empty(0, np.uint64)
+        self._stale = 0
+
+    def expired(self, con: duckdb.DuckDBPyConnection, deleted: int) -> None:
+        """Retention deleted ``deleted`` events. Their fingerprints stay (a hit on one costs an
+        exact check, and the event is then stored) until they are a fifth of the set; then it
+        is read again. An hourly retention pass deletes an hour of events, so the set is read
+        again about once a week instead of every hour."""
+        self._stale += deleted
+        if self._stale * 5 > len(self):
+            self.load(con)
 
     def contains(self, fps: Fingerprints) -> npt.NDArray[np.bool_]:
         """Per fingerprint: whether a stored event may have its key."""

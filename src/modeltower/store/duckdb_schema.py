@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import duckdb
 
 from modeltower.store import duckdb_keys, duckdb_retention, duckdb_rollups, duckdb_waiting
 from modeltower.store.duckdb_tags import SCHEMA as TAG_SCHEMA
+
+log = logging.getLogger(__name__)
 
 # Each entry is applied once, in its own transaction, and recorded in schema_migrations.
 # Never edit a released entry: append a new one.
@@ -292,6 +295,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version, sql in sorted(MIGRATIONS):
         if version in applied:
             continue
+        started = time.monotonic()
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(sql)
@@ -302,5 +306,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         except Exception:
             con.execute("ROLLBACK")
             raise
+        if applied:  # an upgrade (some rebuild tables: say why the start takes a while)
+            log.info("schema version %d applied in %.1f s", version, time.monotonic() - started)
         current = max(current, version)
     return current

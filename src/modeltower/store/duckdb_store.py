@@ -407,8 +407,7 @@ class DuckDBStore(Store):
                 self.registry.ensure(op.model)
             elif isinstance(op, EnforceRetention):
                 self._load_retention(con)
-                if result.events:  # their keys may come again: drop them from the key set
-                    self._keys.load(con)
+                self._keys.expired(con, result.events)
         return results
 
     def _insert_events(
