@@ -12,14 +12,8 @@ from modeltower.store.duckdb_tags import SCHEMA as TAG_SCHEMA
 
 log = logging.getLogger(__name__)
 
-# Each entry is applied once, in its own transaction, and recorded in schema_migrations.
-# Never edit a released entry: append a new one.
-# Schema version 11: events and feedback rebuilt without their primary key on k, whose ART
-# index DuckDB kept in memory (store/duckdb_keyset.py says what replaces it). Same columns, same
-# row order (seq order matters to the writer's reads of the table's tail).
-_VERSION_11 = """
-    CREATE TABLE events_v11 (
-        k            UHUGEINT NOT NULL,      -- md5_number(model || chr(0) || id): the event's key
+# The columns after the key, the same since version 1 (versions 1 and 11 create the tables).
+_EVENT_COLUMNS = """
         seq          BIGINT NOT NULL,        -- insertion order, for incremental jobs
         model        VARCHAR NOT NULL,
         id           VARCHAR NOT NULL,
@@ -40,12 +34,8 @@ _VERSION_11 = """
         converted    BOOLEAN,
         revenue      DOUBLE,
         input_hash   VARCHAR
-    );
-    INSERT INTO events_v11 SELECT * FROM events;
-    DROP TABLE events;
-    ALTER TABLE events_v11 RENAME TO events;
-    CREATE TABLE feedback_v11 (
-        k          UHUGEINT NOT NULL,        -- the event's key (one row per event)
+"""
+_FEEDBACK_COLUMNS = """
         model      VARCHAR NOT NULL,
         id         VARCHAR NOT NULL,
         label      VARCHAR,
@@ -53,48 +43,40 @@ _VERSION_11 = """
         converted  BOOLEAN,
         revenue    DOUBLE,
         updated_at BIGINT NOT NULL
+"""
+# Schema version 11: events and feedback rebuilt without their primary key on k, whose ART
+# index DuckDB kept in memory (store/duckdb_keyset.py says what replaces it). Same columns, same
+# row order (seq order matters to the writer's reads of the table's tail).
+_VERSION_11 = f"""
+    CREATE TABLE events_v11 (
+        k            UHUGEINT NOT NULL,      -- md5_number(model || chr(0) || id): the event's key
+        {_EVENT_COLUMNS}
+    );
+    INSERT INTO events_v11 SELECT * FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v11 RENAME TO events;
+    CREATE TABLE feedback_v11 (
+        k          UHUGEINT NOT NULL,        -- the event's key (one row per event)
+        {_FEEDBACK_COLUMNS}
     );
     INSERT INTO feedback_v11 SELECT * FROM feedback;
     DROP TABLE feedback;
     ALTER TABLE feedback_v11 RENAME TO feedback;
 """
 
+# Each entry is applied once, in its own transaction, and recorded in schema_migrations.
+# Never edit a released entry: append a new one.
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
-        """
+        f"""
         CREATE TABLE events (
             k            UHUGEINT PRIMARY KEY,   -- md5_number(model || chr(0) || id): dedup key
-            seq          BIGINT NOT NULL,        -- insertion order, for incremental jobs
-            model        VARCHAR NOT NULL,
-            id           VARCHAR NOT NULL,
-            version      VARCHAR,
-            ts           BIGINT NOT NULL,        -- event time, epoch microseconds UTC
-            received_at  BIGINT NOT NULL,
-            prediction   VARCHAR,                -- canonical string form
-            prediction_num DOUBLE,               -- numeric form when the prediction was a number
-            score        DOUBLE,
-            scores       VARCHAR,                -- JSON object class -> probability
-            label        VARCHAR,
-            label_num    DOUBLE,
-            latency_ms   DOUBLE,
-            error        VARCHAR,
-            features     VARCHAR,                -- JSON object
-            tags         VARCHAR,                -- JSON object
-            grp          VARCHAR,
-            converted    BOOLEAN,
-            revenue      DOUBLE,
-            input_hash   VARCHAR
+            {_EVENT_COLUMNS}
         );
         CREATE TABLE feedback (
             k          UHUGEINT PRIMARY KEY,
-            model      VARCHAR NOT NULL,
-            id         VARCHAR NOT NULL,
-            label      VARCHAR,
-            label_num  DOUBLE,
-            converted  BOOLEAN,
-            revenue    DOUBLE,
-            updated_at BIGINT NOT NULL
+            {_FEEDBACK_COLUMNS}
         );
         -- user-declared settings; which models and versions exist is derived from events
         CREATE TABLE models (

@@ -13,7 +13,6 @@ pay for the extra writes (docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
-from modeltower.store import pg_scores
 from modeltower.store.base import EventFilter
 from modeltower.store.rollup_plan import DAY_US, HOUR_US
 
@@ -23,7 +22,7 @@ LATENCY_DAY = "rollup_latency_day_model"
 SCORE_TABLES = {"rollup_score": "rollup_score_model", "rollup_score_day": "rollup_score_day_model"}
 TABLES = (LATENCY, LATENCY_DAY, *SCORE_TABLES.values())
 
-_KEY_COLUMNS = "model, minute"
+KEY_COLUMNS = "model, minute"
 _LATENCY_COLUMNS = """
     model TEXT COLLATE "C" NOT NULL, minute BIGINT NOT NULL,  -- the hour's (the day's) start
     bin INTEGER NOT NULL, n BIGINT NOT NULL,
@@ -35,7 +34,11 @@ _SCORE_COLUMNS = """
     n BIGINT NOT NULL, ln_p DOUBLE PRECISION NOT NULL, ln_1mp DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (model, minute, lab, bin)
 """
-_UNITS = ((HOUR_US, LATENCY, "rollup_score"), (DAY_US, LATENCY_DAY, "rollup_score_day"))
+# (unit, latency table, score table) per level, the score tables under their model-wide names
+UNITS = (
+    (HOUR_US, LATENCY, SCORE_TABLES["rollup_score"]),
+    (DAY_US, LATENCY_DAY, SCORE_TABLES["rollup_score_day"]),
+)
 
 
 def model_wide(flt: EventFilter) -> bool:
@@ -48,30 +51,9 @@ def score_table(table: str, flt: EventFilter) -> str:
     return SCORE_TABLES[table] if model_wide(flt) else table
 
 
-def _key(unit_us: int) -> str:
+def key(unit_us: int) -> str:
+    """The key columns' values of an event row (of the writer's batch) at this unit."""
     return f"model, ts / {unit_us} * {unit_us}"
-
-
-def _latency_sql(source: str, sign: int, key: str, bin_sql: str, table: str) -> str:
-    return f"""
-        INSERT INTO {table} AS r
-        SELECT {key}, {bin_sql}, {int(sign)} * count(*) FROM {source}
-        WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3
-        ON CONFLICT ({_KEY_COLUMNS}, bin) DO UPDATE SET n = r.n + excluded.n
-    """
-
-
-def add_sql(source: str, sign: int, cls: str, bin_sql: str, sketch: bool) -> list[str]:
-    """The statements adding ``sign`` times the rows of ``source`` (effective event rows, the
-    writer's batch) to these tables: the score histograms always (late labels move events
-    between their rows), the latency bins for new events only (``sketch``)."""
-    out = []
-    for unit, latency, score in _UNITS:
-        key = _key(unit)
-        out.append(pg_scores.add_sql(source, sign, key, cls, SCORE_TABLES[score], _KEY_COLUMNS))
-        if sketch:
-            out.append(_latency_sql(source, sign, key, bin_sql, latency))
-    return out
 
 
 def version_10_sql() -> str:

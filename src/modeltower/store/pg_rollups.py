@@ -156,6 +156,17 @@ def _confusion_sql(s: int, key: str, table: str) -> str:
         """
 
 
+def _latency_sql(s: int, key: str, key_columns: str, table: str) -> str:
+    """Add the batch's latencies, binned, to the sketch ``table`` keyed by ``key_columns``."""
+    group = ", ".join(str(i + 1) for i in range(key_columns.count(",") + 2))
+    return f"""
+        INSERT INTO {table} AS r
+        SELECT {key}, {BIN_SQL}, {s} * count(*) FROM rollup_batch
+        WHERE latency_ms IS NOT NULL GROUP BY {group}
+        ON CONFLICT ({key_columns}, bin) DO UPDATE SET n = r.n + excluded.n
+        """
+
+
 def add_sql(source: str, sign: int, sketch: bool, current: bool = True) -> list[str]:
     """The statements adding ``sign`` times the contributions of the events ``source`` selects
     (a SELECT of event rows; its parameters go with the first statement); ``current`` False
@@ -168,16 +179,14 @@ def add_sql(source: str, sign: int, sketch: bool, current: bool = True) -> list[
         out.append(pg_scores.add_sql("rollup_batch", s, _HOUR_KEY, _CLS, "rollup_score"))
         out.append(pg_scores.add_sql("rollup_batch", s, _key(DAY_US), _CLS, "rollup_score_day"))
     if sketch:  # new events only: feedback never changes a latency
-        out.append(
-            f"""
-            INSERT INTO rollup_latency AS r
-            SELECT {_HOUR_KEY}, {BIN_SQL}, count(*) FROM rollup_batch
-            WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5
-            ON CONFLICT ({_K}, bin) DO UPDATE SET n = r.n + excluded.n
-            """
-        )
-    if current:
-        out += pg_model_rollups.add_sql("rollup_batch", s, _CLS, BIN_SQL, sketch)
+        out.append(_latency_sql(s, _HOUR_KEY, _K, "rollup_latency"))
+    if current:  # the same sums with version and group summed away (pg_model_rollups.py)
+        model_key = pg_model_rollups.KEY_COLUMNS
+        for unit, latency, score in pg_model_rollups.UNITS:
+            key = pg_model_rollups.key(unit)
+            out.append(pg_scores.add_sql("rollup_batch", s, key, _CLS, score, model_key))
+            if sketch:
+                out.append(_latency_sql(s, key, model_key, latency))
     out.append("DROP TABLE rollup_batch")
     return out
 
@@ -329,11 +338,11 @@ def _sketch(
     else:
         tables = [("rollup_latency", 0, [span])]
     parts: list[Bins] = []
+    b = _bucket(flt, bucket_us)
     for table, unit, ranges in tables:
         if not ranges:
             continue
         where, params = _where(flt, ranges)
-        b = _bucket(flt, bucket_us)
         # A model-wide table read by buckets of its own unit has one row per bucket and bin
         # already: summing them in SQL would only cost time (sketch_quantiles adds duplicates).
         sql = f"SELECT {b} AS bk, bin, n FROM {table} WHERE {where}"
