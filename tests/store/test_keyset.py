@@ -132,7 +132,7 @@ def test_a_database_with_primary_keys_is_rebuilt_without_them(tmp_path: Path) ->
             con.execute(ddl)
     con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, applied_at BIGINT)")
     con.executemany(
-        "INSERT INTO schema_migrations VALUES (?, 0)", [[v] for v, _ in MIGRATIONS[:-1]]
+        "INSERT INTO schema_migrations VALUES (?, 0)", [[v] for v, _ in MIGRATIONS if v <= 10]
     )
     for n, i in enumerate(["e1", "e2", "e3"]):
         con.execute(

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 from tests.inprocess import Api, MakeApi
+from tests.store.downgrade import before_deltas
 
 from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store import duckdb_reads, duckdb_rollups, pg_reads
@@ -187,6 +188,7 @@ async def test_a_database_from_before_version_7_gets_hours_and_histograms_built(
         drop = [f"DROP TABLE {t}" for t in VERSION_7_TABLES]
         drop.append("DELETE FROM schema_migrations WHERE version = 7")
         if isinstance(store, DuckDBStore):
+            before_deltas(store)
             for sql in drop:
                 store._con.execute(sql)
         else:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.inprocess import Api, MakeApi
+from tests.store.downgrade import before_deltas
 
 from modeltower.store import duckdb_reads, duckdb_rollups
 from modeltower.store.base import (
@@ -116,7 +117,7 @@ def _latencies(store: Any, flt: EventFilter) -> np.ndarray:
     return np.sort(np.array([r[0] for r in rows]))
 
 
-async def _load(api: Api, t0: int) -> None:
+async def load(api: Api, t0: int) -> None:
     rng = np.random.default_rng(7)
     await api.put_model("clf", task="classification")
     await api.put_model("reg", task="regression")
@@ -140,25 +141,31 @@ async def _load(api: Api, t0: int) -> None:
         await api.feedback(again)
 
 
+def compare_windows(api: Api, t0: int) -> int:
+    """Rollups against raw events over windows of every version and group, unaligned edges,
+    and buckets of an hour and of 15 minutes; returns how many buckets were compared."""
+    rng = np.random.default_rng(3)
+    compared = 0
+    for model in ("clf", "reg"):
+        for version in (None, "v1", "v2"):
+            for group in (None, "control", "treatment"):
+                # windows that do not start or end on a minute: raw edges plus rollups
+                start = t0 + int(rng.integers(0, 24 * HOUR))
+                end = start + int(rng.integers(2 * HOUR, 48 * HOUR))
+                flt = EventFilter(model, start, end, version, group)
+                compared += _compare(api, flt, None)
+        hourly = EventFilter(model, t0, t0 + 72 * HOUR)
+        compared += _compare(api, hourly, HOUR)
+        quarter = EventFilter(model, t0 + 7 * MIN, t0 + 50 * HOUR + 30 * S, "v2", "control")
+        compared += _compare(api, quarter, 15 * MIN)
+    return compared
+
+
 async def test_rollups_equal_the_raw_computation(make_api: MakeApi) -> None:
     t0 = (int(time.time() * S) - 4 * 24 * HOUR) // HOUR * HOUR
     async with make_api() as api:
-        await _load(api, t0)
-        rng = np.random.default_rng(3)
-        compared = 0
-        for model in ("clf", "reg"):
-            for version in (None, "v1", "v2"):
-                for group in (None, "control", "treatment"):
-                    # windows that do not start or end on a minute: raw edges plus rollups
-                    start = t0 + int(rng.integers(0, 24 * HOUR))
-                    end = start + int(rng.integers(2 * HOUR, 48 * HOUR))
-                    flt = EventFilter(model, start, end, version, group)
-                    compared += _compare(api, flt, None)
-            hourly = EventFilter(model, t0, t0 + 72 * HOUR)
-            compared += _compare(api, hourly, HOUR)
-            quarter = EventFilter(model, t0 + 7 * MIN, t0 + 50 * HOUR + 30 * S, "v2", "control")
-            compared += _compare(api, quarter, 15 * MIN)
-        assert compared > 150
+        await load(api, t0)
+        assert compare_windows(api, t0) > 150
         # the metrics endpoint over the whole history answers from rollups
         m = await api.metrics("clf", {"start": t0 / S, "end": (t0 + 72 * HOUR) / S})
         assert m["count"] == 6000
@@ -167,7 +174,7 @@ async def test_rollups_equal_the_raw_computation(make_api: MakeApi) -> None:
 async def test_sketch_percentiles_within_their_bound(make_api: MakeApi) -> None:
     t0 = (int(time.time() * S) - 4 * 24 * HOUR) // HOUR * HOUR
     async with make_api() as api:
-        await _load(api, t0)
+        await load(api, t0)
         store = api.app.state.store
         store.rollup_policy = duckdb_rollups.Policy(exact_quantiles_max=0)  # always the sketch
         flt = EventFilter("clf", t0 + 13 * S, t0 + 60 * HOUR + 7 * S)
@@ -188,7 +195,7 @@ async def test_sketch_percentiles_within_their_bound(make_api: MakeApi) -> None:
 async def test_a_database_from_before_rollups_gets_them_built(make_api: MakeApi) -> None:
     t0 = (int(time.time() * S) - 4 * 24 * HOUR) // HOUR * HOUR
     async with make_api(db_name="old.duckdb") as api:
-        await _load(api, t0)
+        await load(api, t0)
         store = api.app.state.store
         # make it look like the release before rollups: schema version 4
         drop = [
@@ -204,6 +211,7 @@ async def test_a_database_from_before_rollups_gets_them_built(make_api: MakeApi)
             "DELETE FROM schema_migrations WHERE version IN (5, 6, 7)",
         ]
         if isinstance(store, DuckDBStore):
+            before_deltas(store)
             for sql in drop:
                 store._con.execute(sql)
         else:

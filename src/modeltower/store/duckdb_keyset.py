@@ -90,3 +90,29 @@ def batch_fingerprints(con: duckdb.DuckDBPyConnection, view: str) -> Fingerprint
     """The fingerprints of the rows of ``view`` (model and id columns), in row order."""
     got = con.execute(f"SELECT {BATCH_FINGERPRINT} AS f FROM {view}").fetchnumpy()["f"]
     return np.asarray(got, dtype=np.uint64)
+
+
+def first_occurrences(
+    fps: Fingerprints, models: list[str], ids: list[str]
+) -> npt.NDArray[np.bool_]:
+    """Per row of a batch: whether it is the first (in row order) with its (model, id).
+
+    Rows are compared by fingerprint first; only those sharing one with another row (a
+    client that sent an event twice, or a 64-bit collision) are compared by their keys."""
+    keep = np.ones(len(fps), dtype=np.bool_)
+    order = np.argsort(fps, kind="stable")
+    ranked = fps[order]
+    same = ranked[1:] == ranked[:-1]
+    if not same.any():
+        return keep
+    shared = np.zeros(len(fps), dtype=np.bool_)
+    shared[order[1:][same]] = True
+    shared[order[:-1][same]] = True
+    seen: set[tuple[str, str]] = set()
+    for i in np.flatnonzero(shared).tolist():  # in row order: the first one stays
+        key = (models[i], ids[i])
+        if key in seen:
+            keep[i] = False
+        else:
+            seen.add(key)
+    return keep

@@ -10,7 +10,9 @@ and raw events only for the partial minutes at their edges.
 One mechanism keeps them right: :meth:`Updater.add` adds (or with ``sign=-1`` subtracts) the
 contributions of a set of events, with their feedback applied. Inserted events are added once;
 feedback subtracts its events' contributions before it is applied and adds them after, so a late
-label moves its event between the cells of the event's own minute, hour and day.
+label moves its event between the cells of the event's own minute, hour and day. What it adds
+is appended to a ``*_delta`` table beside each keyed table and folded in later in bulk
+(store/duckdb_deltas.py says why); reads sum both (:func:`source`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import duckdb_reads, duckdb_scores, rollup_plan
+from modeltower.store import duckdb_deltas, duckdb_reads, duckdb_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -44,6 +47,7 @@ from modeltower.store.rollup_plan import (
     MERGED_OPS,
     MINUTE_US,
     NONE_KEY,
+    OPS_VALUES,
     Policy,
     Ranges,
     decode,
@@ -170,33 +174,27 @@ def _confusion_sql(ev: str, s: int, key: str, table: str) -> str:
     """
 
 
-def add_sql(
-    source: str, sign: int, sketch: bool, feedback: bool = True, current: bool = True
-) -> list[str]:
-    """The statements adding ``sign`` times the contributions of the events selected by
-    ``source`` (a SELECT of event columns including ``k``) to the rollups; ``sketch`` adds their
-    latencies to the sketch too (new events only: feedback never changes a latency). ``current``
-    False writes only the tables of schema version 5 (its migration)."""
-    # The events with their feedback applied are read once, for every table.
+_CREATE_BATCH = "CREATE OR REPLACE TEMP TABLE rollup_batch AS"
+
+
+def add_sql(source: str) -> list[str]:
+    """Schema version 5: the statements filling the per-minute rollups and the latency sketch
+    from the events ``source`` selects (a SELECT of event columns including ``k``). The writer
+    adds to the rollups through :class:`Updater` instead."""
     ev = "SELECT * FROM rollup_batch"
-    s = int(sign)
-    out = [f"{_CREATE_BATCH} {_effective(source, feedback)}"]
-    for unit, ops, confusion in LEVELS if current else LEVELS[:1]:
-        out += [_ops_sql(ev, s, _key(unit), ops), _confusion_sql(ev, s, _key(unit), confusion)]
-    if current:  # the score histograms move with late labels too (their rows are per label)
-        out.append(duckdb_scores.add_sql(ev, s, _HOUR_KEY, _CLS, "rollup_score"))
-        out.append(duckdb_scores.add_sql(ev, s, _key(DAY_US), _CLS, "rollup_score_day"))
-    if sketch:
-        out.append(
-            f"""
-            INSERT INTO rollup_latency
-            SELECT {_HOUR_KEY}, {BIN_SQL}, count(*) FROM ({ev}) e
-            WHERE latency_ms IS NOT NULL GROUP BY ALL
-            ON CONFLICT DO UPDATE SET n = n + excluded.n
-            """
-        )
-    out.append("DROP TABLE rollup_batch")
-    return out
+    _, ops, confusion = LEVELS[0]
+    return [
+        f"{_CREATE_BATCH} {_effective(source)}",
+        _ops_sql(ev, 1, _key(MINUTE_US), ops),
+        _confusion_sql(ev, 1, _key(MINUTE_US), confusion),
+        f"""
+        INSERT INTO rollup_latency
+        SELECT {_HOUR_KEY}, {BIN_SQL}, count(*) FROM ({ev}) e
+        WHERE latency_ms IS NOT NULL GROUP BY ALL
+        ON CONFLICT DO UPDATE SET n = n + excluded.n
+        """,
+        "DROP TABLE rollup_batch",
+    ]
 
 
 def version_7_sql() -> str:
@@ -217,44 +215,86 @@ def version_7_sql() -> str:
     )
 
 
-class Updater:
-    """Applies :func:`add_sql` in the writer's transaction through prepared statements.
+# Every rollup table: the key columns after (model, version, grp, minute), and its values.
+_SCORE_TABLE = (("lab", "bin"), ("n", "ln_p", "ln_1mp"))
+TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "rollup_minute": ((), tuple(OPS_VALUES)),
+    "rollup_hour": ((), tuple(OPS_VALUES)),
+    "rollup_confusion": (("lab", "pred"), ("n",)),
+    "rollup_hour_confusion": (("lab", "pred"), ("n",)),
+    "rollup_latency": (("bin",), ("n",)),
+    "rollup_score": _SCORE_TABLE,
+    "rollup_score_day": _SCORE_TABLE,
+}
+# Schema version 12: what the writer adds goes to a table of deltas without a key first
+# (store/duckdb_deltas.py); :meth:`Updater.compact` folds them into the keyed table.
+VERSION_12_SQL = ";\n".join(f"CREATE TABLE {t}_delta AS SELECT * FROM {t} LIMIT 0" for t in TABLES)
 
-    DuckDB parses, binds and plans every statement it is given, and for the rollup upserts that
-    costs more than running them on a batch; so each one is prepared once per connection and
-    then executed. The batch table lives as long as the connection (it is emptied after each
-    use; created again when a rolled-back transaction took it away).
+
+def source(table: str) -> str:
+    """The rows of a rollup table as reads see them: the keyed rows and the deltas not
+    folded in yet (a key may repeat: every read sums)."""
+    return f"(SELECT * FROM {table} UNION ALL SELECT * FROM {table}_delta)"
+
+
+def _fold_sql(table: str) -> str:
+    extra, values = TABLES[table]
+    keys = ", ".join(["model", "version", "grp", "minute", *extra])
+    merged = ", ".join(f"max({v})" if v == "lat_max" else f"sum({v})" for v in values)
+    sets = ", ".join(
+        f"{v} = greatest({v}, excluded.{v})" if v == "lat_max" else f"{v} = {v} + excluded.{v}"
+        for v in values
+    )
+    return (
+        f"INSERT INTO {table} SELECT {keys}, {merged} FROM {table}_delta GROUP BY ALL "
+        f"ON CONFLICT DO UPDATE SET {sets}"
+    )
+
+
+class Updater:
+    """Adds to the rollups in the writer's transaction, and folds the deltas in.
+
+    An upsert per rollup table and batch cost more than inserting the batch's events; so a
+    batch's contributions are computed in memory (store/duckdb_deltas.py) and appended to the
+    ``*_delta`` tables, and once they hold :attr:`fold_rows` rows (or the writer is idle) one
+    upsert per table moves them into the keyed tables.
     """
 
+    fold_rows = 50_000
+
     def __init__(self) -> None:
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._names: dict[str, str] = {}
+        self.pending = 0  # delta rows not folded in yet (as far as this connection knows)
 
-    def add(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        source: str,
-        sign: int,
-        sketch: bool,
-        feedback: bool = True,
-    ) -> None:
-        """Add ``sign`` times the contributions of the events ``source`` selects."""
-        if con is not self._con:  # a new (or reopened) connection: nothing is prepared on it
-            self._con, self._names = con, {}
-        create, *statements, _drop = add_sql(source, sign, sketch, feedback)
-        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_batch AS {_BATCH_SHAPE} LIMIT 0")
-        con.execute(create.replace(_CREATE_BATCH, "INSERT INTO rollup_batch", 1))
-        for sql in statements:
-            name = self._names.get(sql)
-            if name is None:
-                name = self._names[sql] = f"rollup_{len(self._names)}"
-                con.execute(f"PREPARE {name} AS {sql}")
-            con.execute(f"EXECUTE {name}")
-        con.execute("DELETE FROM rollup_batch")
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Count the deltas a previous process left (folded in at its next fold)."""
+        self.pending = sum(
+            int(con.execute(f"SELECT count(*) FROM {t}_delta").fetchall()[0][0]) for t in TABLES
+        )
 
+    def add(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, sign: int, sketch: bool) -> int:
+        """Add ``sign`` times the contributions of the effective rows ``rows``
+        (duckdb_deltas.EFFECTIVE); returns the delta rows written."""
+        written = 0
+        for table, delta in duckdb_deltas.deltas(rows, sign, sketch).items():
+            con.register("rollup_delta", delta)
+            try:
+                con.execute(f"INSERT INTO {table}_delta BY NAME SELECT * FROM rollup_delta")
+            finally:
+                con.unregister("rollup_delta")
+            written += delta.num_rows
+        self.pending += written
+        return written
 
-_CREATE_BATCH = "CREATE OR REPLACE TEMP TABLE rollup_batch AS"
-_BATCH_SHAPE = _effective("SELECT * FROM events", feedback=False)
+    def effective(self, con: duckdb.DuckDBPyConnection, events: str) -> pa.Table:
+        """The effective rows (feedback applied) of the events ``events`` selects."""
+        return con.sql(_effective(events)).to_arrow_table()
+
+    def compact(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Fold every delta into its keyed table (inside the caller's transaction)."""
+        for table in TABLES:
+            con.execute(_fold_sql(table))
+            con.execute(f"DELETE FROM {table}_delta")
+        self.pending = 0
 
 
 # ---- reads ------------------------------------------------------------------------------------
@@ -286,7 +326,8 @@ def aggregate(
 ) -> dict[int, WindowAggregate]:
     """Aggregates of the units in ``ranges`` of rollup level ``level`` per bucket (quantiles
     left out)."""
-    _, ops, confusion_table = LEVELS[level]
+    _, ops_table, confusion_table = LEVELS[level]
+    ops, confusion_rows = source(ops_table), source(confusion_table)
     where, params = _where(flt, ranges)
     b = _bucket(flt, bucket_us)
     minutes = cur.execute(
@@ -301,7 +342,7 @@ def aggregate(
     confusion = []
     if PART_CONFUSION in parts:
         confusion = cur.execute(
-            f"SELECT {b} AS bk, lab, pred, sum(n) FROM {confusion_table} WHERE {where} "
+            f"SELECT {b} AS bk, lab, pred, sum(n) FROM {confusion_rows} WHERE {where} "
             "GROUP BY ALL HAVING sum(n) > 0",
             params,
         ).fetchall()
@@ -325,7 +366,7 @@ def sketch_bins(
     """Latency sketch bins of the whole hours [a_us, b_us): (bucket, bin, count) arrays."""
     where, params = _where(flt, [(a_us, b_us)])
     got = cur.execute(
-        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n)::BIGINT AS n FROM rollup_latency "
+        f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, sum(n)::BIGINT AS n FROM {source('rollup_latency')} "
         f"WHERE {where} GROUP BY ALL",
         params,
     ).fetchnumpy()
@@ -407,6 +448,8 @@ def score_histograms(
         flt,
         bucket_us,
         policy,
-        stored=lambda table, ranges: duckdb_scores.stored_rows(cur, table, *_where(flt, ranges), b),
+        stored=lambda table, ranges: duckdb_scores.stored_rows(
+            cur, source(table), *_where(flt, ranges), b
+        ),
         raw=lambda f, start: duckdb_scores.edge_rows(cur, f, bucket_us, start),
     )

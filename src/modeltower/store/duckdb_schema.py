@@ -253,8 +253,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (
         5,
         # per-minute rollups (store/duckdb_rollups.py), filled from the events already stored
-        duckdb_rollups.SCHEMA
-        + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events", 1, sketch=True, current=False)),
+        duckdb_rollups.SCHEMA + ";\n".join(duckdb_rollups.add_sql("SELECT * FROM events")),
     ),
     (6, duckdb_retention.SCHEMA),  # retention cut-offs (store/duckdb_retention.py)
     (7, duckdb_rollups.version_7_sql()),  # hourly rollups, score histograms
@@ -262,6 +261,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (9, TAG_SCHEMA),  # known tag values per model and key (store/duckdb_tags.py)
     (10, duckdb_waiting.VERSION_10_SQL),  # feedback waiting for its event (duckdb_waiting.py)
     (11, _VERSION_11),  # events and feedback without a primary key (store/duckdb_keyset.py)
+    (12, duckdb_rollups.VERSION_12_SQL),  # rollup deltas (store/duckdb_deltas.py)
 ]
 
 

@@ -20,6 +20,7 @@ from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store import (
     duckdb_alerts,
     duckdb_backup,
+    duckdb_deltas,
     duckdb_drift,
     duckdb_features,
     duckdb_health,
@@ -152,7 +153,7 @@ class DuckDBStore(Store):
         self._committed_tables: list[pa.Table] = []
         self._lock = threading.Lock()  # guards open/close against concurrent reads
         self.rollup_policy = duckdb_rollups.Policy()
-        self._rollups = duckdb_rollups.Updater()  # the writer's prepared rollup statements
+        self._rollups = duckdb_rollups.Updater()  # adds to the rollups, folds their deltas in
         self._early_feedback = False  # some feedback is stored whose event has not come yet
         self._waiting_after_commit: bool | None = None  # the flag once the transaction commits
         self._keys = duckdb_keyset.KeySet()  # the stored events' keys (no index: see the module)
@@ -182,6 +183,7 @@ class DuckDBStore(Store):
         self._load_retention(con)
         self._early_feedback = duckdb_waiting.any_waiting(con)
         self._keys.load(con)
+        self._rollups.load(con)
         for _ in range(self._readers):
             self._pool.put(con.cursor())
 
@@ -195,6 +197,7 @@ class DuckDBStore(Store):
                 except queue.Empty:
                     break
             with contextlib.suppress(duckdb.Error):
+                self._fold(self._con)
                 self._con.execute("CHECKPOINT")
             self._con.close()
             self._con = None
@@ -214,11 +217,27 @@ class DuckDBStore(Store):
             if self.availability.writes_refused and time.monotonic() < self._checkpoint_after:
                 return
             try:
+                self._fold(self._con)
                 self._con.execute("CHECKPOINT")
             except duckdb.Error as exc:
                 self._checkpoint_after = time.monotonic() + 30.0
                 if self._fault(exc) is None:
                     raise
+
+    def _fold(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Fold the rollup deltas into their tables, in a transaction of its own."""
+        if not self._rollups.pending:
+            return
+        pending = self._rollups.pending
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._rollups.compact(con)
+            con.execute("COMMIT")
+        except BaseException:
+            self._rollups.pending = pending
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
 
     def backup_to(self, dest_dir: str) -> duckdb_backup.FileFacts:
         """Copy the database into ``dest_dir`` as of the last commit. Call it on the writer
@@ -345,6 +364,7 @@ class DuckDBStore(Store):
         con = self._con
         assert con is not None
         seq_before = self._seq
+        pending_before = self._rollups.pending
         con.execute("BEGIN TRANSACTION")
         try:
             results: list[Any] = [None] * len(ops)
@@ -377,6 +397,7 @@ class DuckDBStore(Store):
                 elif isinstance(op, AddDriftSummaries):
                     results[j] = duckdb_drift.add_summaries(con, op.ref_id, op.rows, op.last_seq)
                 elif isinstance(op, EnforceRetention):
+                    self._rollups.compact(con)  # expired deltas go with their rows
                     results[j] = duckdb_retention.apply(con, op)
                 elif isinstance(op, ALERT_OPS):
                     results[j] = duckdb_alerts.apply(con, op)
@@ -384,9 +405,12 @@ class DuckDBStore(Store):
                     results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
                     results[j] = key_sql.apply(con, op, "?")
+            if self._rollups.pending >= self._rollups.fold_rows:
+                self._rollups.compact(con)
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before
+            self._rollups.pending = pending_before
             self._committed_tables.clear()
             self._waiting_after_commit = None
             self._keys_after_commit.clear()
@@ -414,17 +438,6 @@ class DuckDBStore(Store):
         self, con: duckdb.DuckDBPyConnection, batches: list[EventColumns]
     ) -> list[InsertResult]:
         now_us = int(time.time() * 1_000_000)
-        # Dedup inside the group: the first occurrence (in arrival order) wins.
-        seen: dict[tuple[str, str], int] = {}
-        keep: list[bool] = []
-        for cols in batches:
-            for m, i in zip(cols.model, cols.id, strict=True):
-                key = (m, i)
-                if key in seen:
-                    keep.append(False)
-                else:
-                    seen[key] = len(keep)
-                    keep.append(True)
         merged = batches[0] if len(batches) == 1 else EventColumns()
         if len(batches) > 1:
             for cols in batches:
@@ -433,6 +446,8 @@ class DuckDBStore(Store):
         con.register("batch_events", full)
         try:
             fps = duckdb_keyset.batch_fingerprints(con, "batch_events")
+            # Dedup inside the group: the first occurrence (in arrival order) wins.
+            keep = duckdb_keyset.first_occurrences(fps, merged.model, merged.id)
             # Only rows whose fingerprint is known can be stored already (client retries):
             # those are checked exactly, by one scan of the keys.
             if self._keys.contains(fps).any():
@@ -440,20 +455,25 @@ class DuckDBStore(Store):
                     keep[i] = False
         finally:
             _unregister(con, "batch_events")
-        table = full if all(keep) else full.filter(pa.array(keep))
-        self._keys_after_commit.append(fps[np.asarray(keep, dtype=np.bool_)])
+        table = full if keep.all() else full.filter(pa.array(keep))
+        self._keys_after_commit.append(fps[keep])
         if table.num_rows:
-            seqs = pa.array(range(self._seq + 1, self._seq + 1 + table.num_rows), pa.int64())
+            seqs = pa.array(np.arange(self._seq + 1, self._seq + 1 + table.num_rows), pa.int64())
             table = table.set_column(1, "seq", seqs)
             self._seq += table.num_rows
             con.register("batch_events", table)
             try:
                 con.execute(_INSERT_EVENTS)
-                # the rows just inserted: the table's tail by seq (their keys already computed)
                 first = self._seq - table.num_rows
-                source = f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
-                # Feedback can only apply to new events when some came before its event.
-                self._rollups.add(con, source, 1, sketch=True, feedback=self._early_feedback)
+                # Feedback can only apply to new events when some came before its event; then
+                # their effective rows come from the table (the tail by seq), feedback joined.
+                if self._early_feedback:
+                    rows = self._rollups.effective(
+                        con, f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
+                    )
+                else:
+                    rows = duckdb_deltas.effective_of_batch(table)
+                self._rollups.add(con, rows, 1, sketch=True)
                 if self._early_feedback:
                     self._waiting_after_commit = duckdb_waiting.settle(con, first, self._seq)
                 self._committed_tables.append(table)
@@ -463,9 +483,7 @@ class DuckDBStore(Store):
         pos = 0
         for cols in batches:
             k = len(cols)
-            results.append(
-                InsertResult(ids=cols.id, duplicate=[not x for x in keep[pos : pos + k]])
-            )
+            results.append(InsertResult(ids=cols.id, duplicate=(~keep[pos : pos + k]).tolist()))
             pos += k
         return results
 
@@ -473,9 +491,9 @@ class DuckDBStore(Store):
     def _event_table(cols: EventColumns, now_us: int) -> pa.Table:
         n = len(cols)
         data = {
-            "i": pa.array(range(n), pa.int64()),
+            "i": pa.array(np.arange(n), pa.int64()),
             "seq": pa.nulls(n, pa.int64()),
-            "received_at": pa.array([now_us] * n, pa.int64()),
+            "received_at": pa.array(np.full(n, now_us), pa.int64()),
         }
         for f in _EVENT_SCHEMA:
             if f.name not in data:
@@ -502,13 +520,15 @@ class DuckDBStore(Store):
             # lookup is a scan of the keys (store/duckdb_keyset.py).
             con.execute(f"CREATE OR REPLACE TEMP TABLE feedback_events AS {_FEEDBACK_EVENTS}")
             # Their rollup contributions move with their feedback: out before, in after.
-            self._rollups.add(con, "SELECT * FROM feedback_events", -1, sketch=False)
+            before = self._rollups.effective(con, "SELECT * FROM feedback_events")
+            self._rollups.add(con, before, -1, sketch=False)
             # An upsert by hand (the table has no key for ON CONFLICT): the fields sent replace
             # the stored ones, the others stay.
             con.execute(_MERGE_FEEDBACK, [now_us])
             con.execute("DELETE FROM feedback WHERE k IN (SELECT k FROM feedback_merged)")
             con.execute("INSERT INTO feedback SELECT * FROM feedback_merged")
-            self._rollups.add(con, "SELECT * FROM feedback_events", 1, sketch=False)
+            after = self._rollups.effective(con, "SELECT * FROM feedback_events")
+            self._rollups.add(con, after, 1, sketch=False)
             matched = con.execute("SELECT model, id FROM feedback_events").fetchall()
         finally:
             _unregister(con, "batch_feedback")
