@@ -422,7 +422,7 @@ def summarize_dataset(path: Path, anchor_us: int) -> list[dict[str, Any]]:
                 "task": tasks.get(model),
                 "events": int(n),
                 "events_24h": int(n_24h),
-                "versions": ", ".join(sorted(versions.split(", "))),
+                "versions": ", ".join(sorted(versions.split(", "))) if versions else "-",
                 "error_share": float(err),
                 "labeled": float(labeled),
                 "labeled_24h": float(labeled_24h or 0.0),

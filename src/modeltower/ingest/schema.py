@@ -228,9 +228,10 @@ def decode_events(
         events = [msgspec.convert(item, dec.event, strict=True) for item in items]
     if not events:
         raise MalformedBody("the batch holds no events")
-    errors = [e for i, ev in enumerate(events) for e in _semantic_errors(i, ev)]
-    if errors:
-        raise BatchInvalid(errors)
+    if not _semantically_valid(events):
+        errors = [e for i, ev in enumerate(events) for e in _semantic_errors(i, ev)]
+        if errors:
+            raise BatchInvalid(errors)
     return events
 
 
@@ -329,6 +330,41 @@ def _semantic_errors(i: int, ev: EventIn) -> list[FieldError]:
     return errs
 
 
+def _in_range(v: Any) -> bool:
+    """A prediction or label passes :func:`_value_errors` (not a number, 0, or in range)."""
+    cls = v.__class__
+    if cls is not float and cls is not int:  # bool is a subclass of int, not int itself
+        return True
+    a = abs(v)
+    return a == 0 or MIN_VALUE <= a <= MAX_VALUE
+
+
+def _semantically_valid(events: list[EventIn]) -> bool:
+    """Whether no event breaks a rule of :func:`_semantic_errors`: the same rules, checked
+    inline in one pass (the hot path of ingestion); a batch that fails is looked at again
+    event by event to name every error."""
+    for ev in events:
+        p = ev.prediction
+        if p is None:
+            if ev.error is None:
+                return False
+        elif not _in_range(p):
+            return False
+        lab, gt = ev.label, ev.ground_truth
+        if lab is not None:
+            if gt is not None or not _in_range(lab):
+                return False
+        elif gt is not None and not _in_range(gt):
+            return False
+        ts = ev.timestamp
+        if ts is not None:
+            if isinstance(ts, datetime):
+                ts = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+            if not MIN_TS <= ts < MAX_TS:
+                return False
+    return True
+
+
 def canonical(value: Any) -> tuple[str | None, float | None]:
     """Canonical string form (classification) and numeric form (regression) of a value.
 
@@ -406,32 +442,51 @@ def to_columns(events: list[EventIn], now_us: int) -> EventColumns:
     """Canonicalise validated events into columns (one pass, no per-event allocations beyond values)."""
     cols = EventColumns()
     enc = _json_encoder.encode
+    # the columns' append methods bound once: this loop runs for every event ingested
+    model, ident, version, ts = (
+        cols.model.append,
+        cols.id.append,
+        cols.version.append,
+        cols.ts.append,
+    )
+    pred, pred_num = cols.prediction.append, cols.prediction_num.append
+    score, scores = cols.score.append, cols.scores.append
+    label, label_num = cols.label.append, cols.label_num.append
+    latency, error, grp = cols.latency_ms.append, cols.error.append, cols.grp.append
+    features, tags = cols.features.append, cols.tags.append
+    converted, revenue, input_hash = (
+        cols.converted.append,
+        cols.revenue.append,
+        cols.input_hash.append,
+    )
     for ev in events:
-        cols.model.append(ev.model)
-        cols.id.append(new_id() if ev.id is None else str(ev.id))
-        cols.version.append(ev.version)
-        cols.ts.append(now_us if ev.timestamp is None else to_micros(ev.timestamp, now_us))
+        model(ev.model)
+        ident(new_id() if ev.id is None else str(ev.id))
+        version(ev.version)
+        ts(now_us if ev.timestamp is None else to_micros(ev.timestamp, now_us))
         p, pn = canonical(ev.prediction)
-        cols.prediction.append(p)
-        cols.prediction_num.append(pn)
+        pred(p)
+        pred_num(pn)
         sc = ev.score
         if isinstance(sc, dict):
-            cols.score.append(None)
-            cols.scores.append(enc(sc).decode())
+            score(None)
+            scores(enc(sc).decode())
         else:
-            cols.score.append(sc)
-            cols.scores.append(None)
+            score(sc)
+            scores(None)
         lab, ln = canonical(ev.label if ev.label is not None else ev.ground_truth)
-        cols.label.append(lab)
-        cols.label_num.append(ln)
-        cols.latency_ms.append(ev.latency_ms)
-        cols.error.append(ev.error)
-        cols.features.append(None if ev.features is None else enc(ev.features).decode())
-        cols.tags.append(None if ev.tags is None else enc(ev.tags).decode())
-        cols.grp.append(ev.group)
-        cols.converted.append(ev.converted)
-        cols.revenue.append(ev.revenue)
-        cols.input_hash.append(ev.input_hash)
+        label(lab)
+        label_num(ln)
+        latency(ev.latency_ms)
+        error(ev.error)
+        f = ev.features
+        features(None if f is None else enc(f).decode())
+        t = ev.tags
+        tags(None if t is None else enc(t).decode())
+        grp(ev.group)
+        converted(ev.converted)
+        revenue(ev.revenue)
+        input_hash(ev.input_hash)
     return cols
 
 

@@ -150,8 +150,8 @@ class _Groups:
 
     def __init__(self, code: Ints, mask: Mask | None = None) -> None:
         self.idx = np.arange(len(code)) if mask is None else np.flatnonzero(mask)
-        self.inv, self.k = _dense(code[self.idx])
-        _, first = np.unique(self.inv, return_index=True)
+        uniq, first, inv = np.unique(code[self.idx], return_index=True, return_inverse=True)
+        self.inv, self.k = inv.astype(np.int64).reshape(-1), len(uniq)
         self.first = self.idx[first]  # a row of each group, in the batch
 
     def count(self, mask: Mask | None = None, sign: int = 1) -> Ints:
