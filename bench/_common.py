@@ -646,6 +646,8 @@ class PySpy:
         self.out = out
         self.cmd = [exe, "record", "-p", str(pid), "-d", str(int(duration)), "-r", str(rate)]
         self.cmd += ["-f", "raw", "-o", str(out), "--threads", "--nonblocking"]
+        # e.g. BENCH_PYSPY_ARGS=--gil: only the samples of the thread holding the GIL
+        self.cmd += os.environ.get("BENCH_PYSPY_ARGS", "").split()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> PySpy:

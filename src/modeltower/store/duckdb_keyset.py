@@ -24,6 +24,7 @@ FINGERPRINT = "(k & 18446744073709551615::UHUGEINT)::UBIGINT"
 BATCH_FINGERPRINT = "(md5_number(model || chr(0) || id) & 18446744073709551615::UHUGEINT)::UBIGINT"
 
 Fingerprints = npt.NDArray[np.uint64]
+_LOAD_ROWS = 1 << 20
 
 
 class KeySet:
@@ -45,8 +46,19 @@ class KeySet:
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read every stored event's fingerprint."""
-        got = con.execute(f"SELECT {FINGERPRINT} AS f FROM events").fetchnumpy()["f"]
-        self._base = np.sort(np.asarray(got, dtype=np.uint64))  # one copy, the sorted one
+        # Streamed into one array sorted in place: the whole result at once (in DuckDB, then
+        # in numpy, then sorted) was three copies, 240 MB at 10M events when the server starts.
+        n = int(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
+        base = np.empty(n, np.uint64)
+        pos = 0
+        reader = con.sql(f"SELECT {FINGERPRINT} AS f FROM events").to_arrow_reader(_LOAD_ROWS)
+        for batch in reader:
+            chunk = batch.column(0).to_numpy()
+            base[pos : pos + len(chunk)] = chunk
+            pos += len(chunk)
+        base = base[:pos]
+        base.sort()
+        self._base = base
         self._recent = np.empty(0, np.uint64)
         self._stale = 0
 
