@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -438,55 +439,77 @@ class EventColumns:
             getattr(self, name).extend(getattr(other, name))
 
 
+_FIELDS = (
+    "model",
+    "version",
+    "id",
+    "timestamp",
+    "prediction",
+    "score",
+    "label",
+    "ground_truth",
+    "latency_ms",
+    "error",
+    "features",
+    "tags",
+    "group",
+    "converted",
+    "revenue",
+    "input_hash",
+)
+_fields_of = operator.attrgetter(*_FIELDS)
+_TEXT_OR_NONE = {str, type(None)}
+
+
+def _canonical_column(values: tuple[Any, ...]) -> tuple[list[str | None], list[float | None]]:
+    """:func:`canonical` of every value: (texts, numbers)."""
+    if set(map(type, values)) <= _TEXT_OR_NONE:  # class names only: nothing to convert
+        return list(values), [None] * len(values)
+    pairs = [canonical(v) for v in values]
+    return [t for t, _ in pairs], [x for _, x in pairs]
+
+
 def to_columns(events: list[EventIn], now_us: int) -> EventColumns:
-    """Canonicalise validated events into columns (one pass, no per-event allocations beyond values)."""
+    """Canonicalise validated events into columns.
+
+    The events are transposed into columns at C speed (``attrgetter`` and ``zip``); only the
+    columns whose values need converting are looped over in Python, and a column of text
+    predictions or labels (the common case) not even those."""
     cols = EventColumns()
+    if not events:
+        return cols
+    (model, version, ids, ts, pred, score, label, truth, latency, error, feats, tags, grp,
+     conv, rev, input_hash) = zip(*map(_fields_of, events), strict=True)  # fmt: skip
+    n = len(events)
     enc = _json_encoder.encode
-    # the columns' append methods bound once: this loop runs for every event ingested
-    model, ident, version, ts = (
-        cols.model.append,
-        cols.id.append,
-        cols.version.append,
-        cols.ts.append,
-    )
-    pred, pred_num = cols.prediction.append, cols.prediction_num.append
-    score, scores = cols.score.append, cols.scores.append
-    label, label_num = cols.label.append, cols.label_num.append
-    latency, error, grp = cols.latency_ms.append, cols.error.append, cols.grp.append
-    features, tags = cols.features.append, cols.tags.append
-    converted, revenue, input_hash = (
-        cols.converted.append,
-        cols.revenue.append,
-        cols.input_hash.append,
-    )
-    for ev in events:
-        model(ev.model)
-        ident(new_id() if ev.id is None else str(ev.id))
-        version(ev.version)
-        ts(now_us if ev.timestamp is None else to_micros(ev.timestamp, now_us))
-        p, pn = canonical(ev.prediction)
-        pred(p)
-        pred_num(pn)
-        sc = ev.score
-        if isinstance(sc, dict):
-            score(None)
-            scores(enc(sc).decode())
-        else:
-            score(sc)
-            scores(None)
-        lab, ln = canonical(ev.label if ev.label is not None else ev.ground_truth)
-        label(lab)
-        label_num(ln)
-        latency(ev.latency_ms)
-        error(ev.error)
-        f = ev.features
-        features(None if f is None else enc(f).decode())
-        t = ev.tags
-        tags(None if t is None else enc(t).decode())
-        grp(ev.group)
-        converted(ev.converted)
-        revenue(ev.revenue)
-        input_hash(ev.input_hash)
+    cols.model = list(model)
+    cols.id = [i if i.__class__ is str else new_id() if i is None else str(i) for i in ids]
+    cols.version = list(version)
+    cols.ts = [
+        now_us
+        if t is None
+        else round(t * 1_000_000)
+        if t.__class__ is float
+        else to_micros(t, now_us)
+        for t in ts
+    ]
+    cols.prediction, cols.prediction_num = _canonical_column(pred)
+    if dict in set(map(type, score)):
+        cols.score = [None if isinstance(sc, dict) else sc for sc in score]
+        cols.scores = [enc(sc).decode() if isinstance(sc, dict) else None for sc in score]
+    else:
+        cols.score, cols.scores = list(score), [None] * n
+    if truth.count(None) != n:  # ground_truth is an alias of label (never both: validated)
+        label = tuple(lab if lab is not None else gt for lab, gt in zip(label, truth, strict=True))
+    cols.label, cols.label_num = _canonical_column(label)
+    cols.latency_ms = list(latency)
+    cols.error = list(error)
+    cols.features = [None if f is None else enc(f).decode() for f in feats]
+    cols.tags = [None if t is None else enc(t).decode() for t in tags]
+    cols.grp = list(grp)
+    cols.converted = list(conv)
+    cols.revenue = list(rev)
+    cols.input_hash = list(input_hash)
     return cols
 
 
