@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-rate", type=float, dest="demo_rate_per_s", help="demo events/s per model"
     )
     serve.add_argument("--max-body-bytes", type=int, help="largest accepted request body")
-    serve.add_argument("--memory-limit", help="DuckDB memory cap, e.g. 2GB (default: 96MB)")
+    serve.add_argument("--memory-limit", help="DuckDB memory cap, e.g. 2GB (default: 256MB)")
     _add_limit_flags(serve)
     serve.add_argument("--log-level", help="debug, info, warning, error")
     serve.add_argument(

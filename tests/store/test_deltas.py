@@ -4,6 +4,7 @@ the reads of a store whose deltas are folded in, in part or not at all (make_api
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -16,7 +17,7 @@ from tests.inprocess import MakeApi
 from tests.store.test_rollups import HOUR, S, compare_windows, load
 
 from modeltower.ingest.schema import EventIn, to_columns
-from modeltower.store import duckdb_deltas, duckdb_rollups, duckdb_scores
+from modeltower.store import duckdb_deltas, duckdb_rollups, duckdb_scores, duckdb_store
 from modeltower.store.base import PART_OPS, EnforceRetention, EventFilter, InsertEvents
 from modeltower.store.duckdb_store import DuckDBStore
 from modeltower.store.rollup_plan import DAY_US, HOUR_US, MINUTE_US
@@ -196,3 +197,47 @@ def test_deltas_left_by_a_process_are_counted_and_folded_at_the_next_open(
     flt = EventFilter("m", T0 - HOUR_US, T0 + 2 * HOUR_US)
     assert last.aggregate(flt, None, frozenset({PART_OPS}))[0].count == 3
     last.close()
+
+
+def _spread_events(start: int, n: int, seed: int) -> InsertEvents:
+    """Events over 30 days, of 3 versions and 2 groups, half of them labeled: many rollup keys."""
+    rng = random.Random(seed)
+    evs = [
+        EventIn(
+            model="m",
+            id=f"e{start + j}",
+            version=rng.choice(["v1", "v2", "v3"]),
+            group=rng.choice(["control", "treatment"]),
+            timestamp=T0 / 1e6 + rng.uniform(0, 30 * 86_400),
+            prediction=rng.choice(["a", "b"]),
+            label=rng.choice(["a", "b", None]),
+            score=rng.random(),
+            latency_ms=rng.lognormvariate(3, 1),
+        )
+        for j in range(n)
+    ]
+    return InsertEvents(to_columns(evs, T0))
+
+
+def test_index_memory_stays_bounded_through_a_bulk_load_over_a_month(tmp_path: Path) -> None:
+    # Every fold grows the keyed rollup tables' indexes, which stay in memory (where the
+    # memory limit cannot evict them) until a checkpoint writes them: once they take two
+    # fifths of the limit the writer checkpoints. Without that, this load takes them past
+    # 70 MB of a 128MB limit, and a larger one fails with "Out of Memory".
+    store = DuckDBStore(str(tmp_path / "bulk.duckdb"), memory_limit="128MB")
+    store.open()
+    store._rollups.fold_rows = 20_000  # a batch spread over a month folds at once
+    bound = store._index_memory_max
+    assert 40 << 20 < bound < 60 << 20
+    try:
+        seen = []
+        for b in range(36):
+            store.write([_spread_events(b * 10_000, 10_000, b)])
+            with store.reader() as cur:
+                seen.append(int(cur.execute(duckdb_store._INDEX_MEMORY).fetchall()[0][0]))
+        assert max(seen) <= bound + (6 << 20), [x >> 20 for x in seen]
+        assert any(later < earlier for earlier, later in itertools.pairwise(seen))
+        flt = EventFilter("m", T0, T0 + 31 * DAY_US)
+        assert store.aggregate(flt, None, frozenset({PART_OPS}))[0].count == 360_000
+    finally:
+        store.close()

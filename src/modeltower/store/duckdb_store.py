@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -134,6 +135,20 @@ _MERGE_FEEDBACK = """
     FROM (SELECT md5_number(model || chr(0) || id) AS k, * FROM batch_feedback) n
     LEFT JOIN feedback o ON o.k = n.k
 """
+_INDEX_MEMORY = "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
+_MEMORY_LIMIT = "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+
+
+def _bytes(text: str) -> int:
+    """DuckDB's display of a size ('91.5 MiB') in bytes; a very large number if unreadable."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        return 1 << 62
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
 _PROBE_EVENTS = (
     "SELECT b.i FROM batch_events b JOIN events e ON e.k = md5_number(b.model || chr(0) || b.id)"
 )
@@ -163,6 +178,8 @@ class DuckDBStore(Store):
         self._con_lock = threading.RLock()  # the writer's connection: writes, checkpoints, reopen
         self._gen = 0  # bumped by each reopen; cursors of an older generation are not reused
         self._checkpoint_after = 0.0  # monotonic time before which no idle checkpoint is tried
+        self._commits = 0
+        self._index_memory_max = 1 << 62  # bytes of index memory that trigger a checkpoint
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
@@ -184,6 +201,9 @@ class DuckDBStore(Store):
         self._early_feedback = duckdb_waiting.any_waiting(con)
         self._keys.load(con)
         self._rollups.load(con)
+        limit = con.execute(_MEMORY_LIMIT).fetchall()
+        if limit:  # two fifths of the limit: room left for the queries
+            self._index_memory_max = _bytes(str(limit[0][0])) * 2 // 5
         for _ in range(self._readers):
             self._pool.put(con.cursor())
 
@@ -357,8 +377,33 @@ class DuckDBStore(Store):
                 if fault is None:
                     raise
                 raise fault from exc
+            self._after_commit(ops)
         self.availability.mark_writable()
         return results
+
+    def _after_commit(self, ops: list[WriteOp]) -> None:
+        """Fold the rollup deltas in once there are enough, and checkpoint when index memory
+        runs high. After the write has committed: a failure here loses nothing (the deltas
+        wait for the next try) and does not fail the write."""
+        con = self._con
+        assert con is not None
+        self._commits += 1
+        try:
+            folded = self._rollups.pending >= self._rollups.fold_rows
+            if folded:
+                self._fold(con)
+            # Upserts into keyed tables (the fold, the drift summaries) grow their indexes,
+            # which stay in memory — outside what the memory limit can evict — until a
+            # checkpoint has written them: a bulk load of 3M events spread over 30 days
+            # failed with "Out of Memory" under a 96MB limit without this, and 10M under 256MB.
+            drift = any(isinstance(op, AddDriftSummaries) for op in ops)
+            if folded or drift or self._commits % 64 == 0:
+                got = con.execute(_INDEX_MEMORY).fetchall()
+                if got and int(got[0][0]) > self._index_memory_max:
+                    con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            log.warning("folding rollup deltas or a checkpoint failed (tried later): %s", exc)
+            self._fault(exc)
 
     def _write_tx(self, ops: list[WriteOp]) -> list[Any]:
         con = self._con
@@ -405,8 +450,6 @@ class DuckDBStore(Store):
                     results[j] = apply_tag_op(con, op)
                 elif isinstance(op, KEY_OPS):
                     results[j] = key_sql.apply(con, op, "?")
-            if self._rollups.pending >= self._rollups.fold_rows:
-                self._rollups.compact(con)
             con.execute("COMMIT")
         except BaseException:
             self._seq = seq_before

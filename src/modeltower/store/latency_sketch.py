@@ -20,7 +20,8 @@ LN_GAMMA = math.log(_GAMMA)
 ZERO_BIN = -(2**31)  # latencies of 0 (and below the smallest positive bin)
 _Q = list(PERCENTILES.items())
 
-Bins = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+Ints = npt.NDArray[np.int64]
+Bins = tuple[Ints, Ints, Ints]
 
 
 def as_bins(bk: Any, bins: Any, n: Any) -> Bins:
@@ -51,6 +52,20 @@ def bin_values(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     return out
 
 
+def _by_bucket_and_bin(bk: Ints, bins: Ints, n: Ints) -> Bins:
+    """The rows sorted by (bucket, bin). Both fit one 64-bit key (buckets count from 0, bins
+    from ZERO_BIN), which sorts twice as fast as a lexsort of two, and not at all when the rows
+    came in that order already (an index scan returns a month of hours so)."""
+    if bk.min() < 0 or bk.max() >= 2**31:
+        order = np.lexsort((bins, bk))
+        return bk[order], bins[order], n[order]
+    key = (bk << 32) | (bins - ZERO_BIN)
+    if np.all(key[1:] >= key[:-1]):
+        return bk, bins, n
+    order = np.argsort(key)
+    return bk[order], bins[order], n[order]
+
+
 def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
     """p50 … p99 per bucket from sketch bins (any number of parts, a (bucket, bin) pair may
     repeat): the bin holding the value at rank ⌊q·(n−1)⌋ of the bucket's n latencies."""
@@ -61,8 +76,7 @@ def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
     bk, bins, n = bk[keep], bins[keep], n[keep]
     if bk.size == 0:
         return {}
-    order = np.lexsort((bins, bk))
-    bk, bins, n = bk[order], bins[order], n[order]
+    bk, bins, n = _by_bucket_and_bin(bk, bins, n)
     cum = np.cumsum(n)
     starts = np.flatnonzero(np.r_[True, bk[1:] != bk[:-1]])
     total = np.add.reduceat(n, starts)

@@ -1,0 +1,49 @@
+"""sketch_quantiles against the definition: per bucket, the bin value at rank ⌊q·(n−1)⌋ of
+the bucket's latencies, whatever order the (bucket, bin) rows come in and however they repeat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from modeltower.metrics.latency import PERCENTILES
+from modeltower.store.latency_sketch import ZERO_BIN, as_bins, bin_values, sketch_quantiles
+
+
+def _reference(bk: np.ndarray, bins: np.ndarray, n: np.ndarray) -> dict[int, dict[str, float]]:
+    out = {}
+    for b in np.unique(bk[n > 0]):
+        sel = (bk == b) & (n > 0)
+        values = np.sort(np.repeat(bin_values(bins[sel]), n[sel]))
+        out[int(b)] = {
+            name: float(values[int(np.floor(q * (len(values) - 1)))])
+            for name, q in PERCENTILES.items()
+        }
+    return out
+
+
+def test_quantiles_in_any_row_order_equal_the_definition() -> None:
+    rng = np.random.default_rng(5)
+    rows = 5_000
+    bk = rng.integers(0, 40, rows)
+    bins = rng.integers(-150, 400, rows)
+    bins[rng.random(rows) < 0.05] = ZERO_BIN  # latencies of 0
+    n = rng.integers(0, 6, rows)
+    sorted_order = np.lexsort((bins, bk))
+    cases = {
+        "shuffled": np.arange(rows),
+        "sorted": sorted_order,  # as an index scan returns them (no sort needed)
+        "sorted, then an edge part": np.r_[sorted_order[100:], sorted_order[:100]],
+    }
+    want = _reference(bk, bins, n)
+    assert len(want) == 40
+    for name, order in cases.items():
+        got = sketch_quantiles(as_bins(bk[order], bins[order], n[order]))
+        assert got == want, name
+    # several parts whose (bucket, bin) pairs repeat
+    half = rows // 2
+    parts = [as_bins(bk[:half], bins[:half], n[:half]), as_bins(bk[half:], bins[half:], n[half:])]
+    assert sketch_quantiles(*parts) == want
+    # buckets beyond the 64-bit key's range take the two-key sort
+    far = bk + 2**40
+    got = sketch_quantiles(as_bins(far, bins, n))
+    assert got == {k + 2**40: v for k, v in want.items()}
