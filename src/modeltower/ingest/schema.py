@@ -303,14 +303,23 @@ VALUE_RANGE = f"numbers must be 0 or between {MIN_VALUE:g} and {MAX_VALUE:g} in 
 
 def _value_errors(i: int, **values: Any) -> list[FieldError]:
     """The fields among ``values`` holding a number outside the regression range."""
-    return [
-        FieldError(i, name, VALUE_RANGE)
-        for name, v in values.items()
-        if isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and v != 0
-        and not MIN_VALUE <= abs(v) <= MAX_VALUE
-    ]
+    return [FieldError(i, name, VALUE_RANGE) for name, v in values.items() if not _in_range(v)]
+
+
+def _in_range(v: Any) -> bool:
+    """Not a number, 0, or a number within the regression range."""
+    cls = v.__class__
+    if cls is not float and cls is not int:  # bool is a subclass of int, not int itself
+        return True
+    a = abs(v)
+    return a == 0 or MIN_VALUE <= a <= MAX_VALUE
+
+
+def _timestamp_ok(ts: datetime | float) -> bool:
+    """Within 1970–2200 (naive datetimes are UTC)."""
+    if isinstance(ts, datetime):
+        ts = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
+    return MIN_TS <= ts < MAX_TS
 
 
 def _semantic_errors(i: int, ev: EventIn) -> list[FieldError]:
@@ -320,24 +329,9 @@ def _semantic_errors(i: int, ev: EventIn) -> list[FieldError]:
         errs.append(FieldError(i, "prediction", "required unless error is set"))
     if ev.label is not None and ev.ground_truth is not None:
         errs.append(FieldError(i, "ground_truth", "give label or its alias ground_truth, not both"))
-    ts = ev.timestamp
-    if ts is not None:
-        if isinstance(ts, datetime):
-            secs = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
-        else:
-            secs = ts
-        if not MIN_TS <= secs < MAX_TS:
-            errs.append(FieldError(i, "timestamp", "must be between 1970 and 2200 (epoch seconds)"))
+    if ev.timestamp is not None and not _timestamp_ok(ev.timestamp):
+        errs.append(FieldError(i, "timestamp", "must be between 1970 and 2200 (epoch seconds)"))
     return errs
-
-
-def _in_range(v: Any) -> bool:
-    """A prediction or label passes :func:`_value_errors` (not a number, 0, or in range)."""
-    cls = v.__class__
-    if cls is not float and cls is not int:  # bool is a subclass of int, not int itself
-        return True
-    a = abs(v)
-    return a == 0 or MIN_VALUE <= a <= MAX_VALUE
 
 
 def _semantically_valid(events: list[EventIn]) -> bool:
@@ -358,11 +352,8 @@ def _semantically_valid(events: list[EventIn]) -> bool:
         elif gt is not None and not _in_range(gt):
             return False
         ts = ev.timestamp
-        if ts is not None:
-            if isinstance(ts, datetime):
-                ts = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
-            if not MIN_TS <= ts < MAX_TS:
-                return False
+        if ts is not None and not _timestamp_ok(ts):
+            return False
     return True
 
 

@@ -103,6 +103,14 @@ class _Batch:
         self.rev_ok = ~_null(rows, "rev")
         self.rev = _floats(rows, "rev")
         self._units: dict[int, tuple[Ints, int]] = {}
+        self._texts: dict[str, tuple[tuple[Ints, int], pa.Array]] = {}
+
+    def text(self, name: str) -> tuple[tuple[Ints, int], pa.Array]:
+        """:func:`_text_codes` of a column, computed once per batch (both levels use it)."""
+        got = self._texts.get(name)
+        if got is None:
+            got = self._texts[name] = _text_codes(self.rows, name)
+        return got
 
     def unit(self, unit_us: int) -> tuple[Ints, int]:
         """Dense codes of (model, version, group, unit start) per row."""
@@ -207,8 +215,7 @@ def _ops(b: _Batch, unit_us: int, sign: int) -> pa.Table:
 def _confusion(b: _Batch, unit_us: int, sign: int) -> pa.Table | None:
     if not b.cls.any():
         return None
-    lab = _text_codes(b.rows, "lab")
-    pred = _text_codes(b.rows, "prediction")
+    lab, pred = b.text("lab"), b.text("prediction")
     g = _Groups(_combine(b.unit(unit_us), lab[0], pred[0])[0], b.cls)
     cols = b.key_columns(g.first, unit_us)
     idx = pa.array(g.first)
@@ -225,7 +232,7 @@ def _scores(b: _Batch, unit_us: int, sign: int) -> pa.Table | None:
     bins = np.where(
         b.multi, MULTI_BIN, np.minimum(np.floor(b.score * SCORE_BINS), SCORE_BINS - 1)
     ).astype(np.int64)
-    lab = _text_codes(b.rows, "lab")
+    lab = b.text("lab")
     g = _Groups(_combine(b.unit(unit_us), lab[0], (bins - MULTI_BIN, SCORE_BINS + 1))[0], scored)
     has_p = b.score_ok  # ln(NULL) adds nothing to the SQL sums
     p = np.where(has_p, b.score, 0.5)

@@ -271,23 +271,16 @@ class Updater:
             int(con.execute(f"SELECT count(*) FROM {t}_delta").fetchall()[0][0]) for t in TABLES
         )
 
-    def add(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, sign: int, sketch: bool) -> int:
+    def add(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, sign: int, sketch: bool) -> None:
         """Add ``sign`` times the contributions of the effective rows ``rows``
-        (duckdb_deltas.EFFECTIVE); returns the delta rows written."""
-        written = 0
+        (duckdb_deltas.EFFECTIVE)."""
         for table, delta in duckdb_deltas.deltas(rows, sign, sketch).items():
             con.register("rollup_delta", delta)
             try:
                 con.execute(f"INSERT INTO {table}_delta BY NAME SELECT * FROM rollup_delta")
             finally:
                 con.unregister("rollup_delta")
-            written += delta.num_rows
-        self.pending += written
-        return written
-
-    def effective(self, con: duckdb.DuckDBPyConnection, events: str) -> pa.Table:
-        """The effective rows (feedback applied) of the events ``events`` selects."""
-        return con.sql(_effective(events)).to_arrow_table()
+            self.pending += delta.num_rows
 
     def compact(self, con: duckdb.DuckDBPyConnection) -> None:
         """Fold every delta into its keyed table (inside the caller's transaction)."""
@@ -295,6 +288,11 @@ class Updater:
             con.execute(_fold_sql(table))
             con.execute(f"DELETE FROM {table}_delta")
         self.pending = 0
+
+
+def effective_rows(con: duckdb.DuckDBPyConnection, events: str) -> pa.Table:
+    """The effective rows (feedback applied) of the events ``events`` selects."""
+    return con.sql(_effective(events)).to_arrow_table()
 
 
 # ---- reads ------------------------------------------------------------------------------------

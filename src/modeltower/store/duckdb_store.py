@@ -511,7 +511,7 @@ class DuckDBStore(Store):
                 # Feedback can only apply to new events when some came before its event; then
                 # their effective rows come from the table (the tail by seq), feedback joined.
                 if self._early_feedback:
-                    rows = self._rollups.effective(
+                    rows = duckdb_rollups.effective_rows(
                         con, f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
                     )
                 else:
@@ -563,14 +563,14 @@ class DuckDBStore(Store):
             # lookup is a scan of the keys (store/duckdb_keyset.py).
             con.execute(f"CREATE OR REPLACE TEMP TABLE feedback_events AS {_FEEDBACK_EVENTS}")
             # Their rollup contributions move with their feedback: out before, in after.
-            before = self._rollups.effective(con, "SELECT * FROM feedback_events")
+            before = duckdb_rollups.effective_rows(con, "SELECT * FROM feedback_events")
             self._rollups.add(con, before, -1, sketch=False)
             # An upsert by hand (the table has no key for ON CONFLICT): the fields sent replace
             # the stored ones, the others stay.
             con.execute(_MERGE_FEEDBACK, [now_us])
             con.execute("DELETE FROM feedback WHERE k IN (SELECT k FROM feedback_merged)")
             con.execute("INSERT INTO feedback SELECT * FROM feedback_merged")
-            after = self._rollups.effective(con, "SELECT * FROM feedback_events")
+            after = duckdb_rollups.effective_rows(con, "SELECT * FROM feedback_events")
             self._rollups.add(con, after, 1, sketch=False)
             matched = con.execute("SELECT model, id FROM feedback_events").fetchall()
         finally:
