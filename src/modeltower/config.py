@@ -42,10 +42,9 @@ class Settings:
     drift_sample_max: int = 200_000
     # DuckDB's memory cap: its cache of table blocks, and the hash tables and sorts of queries
     # (which spill to a temporary directory beside the file beyond it). DuckDB's own default is
-    # 80 % of RAM, which it keeps filling with cached blocks: 0.9 GB at 10M events. Not lower:
-    # under 96MB and 128MB the drift job's reads of new events' features failed with "Out of
-    # Memory" while a freshly written month of events was still to be summarized.
-    memory_limit: str | None = "256MB"
+    # 80 % of RAM, which it keeps filling with cached blocks: 0.9 GB at 10M events; under 96MB
+    # the server holds 10M events in about 460 MB RSS. Reads must stream or spill to fit in it.
+    memory_limit: str | None = "96MB"
     log_level: str = "info"
     snapshot_interval_s: float = 3600.0  # how often jobs/snapshots.py stores health snapshots
     drift_interval_s: float = 10.0  # how often jobs/drift_summaries.py updates the drift trend

@@ -178,14 +178,20 @@ def new_event_features(
     limit: int,
     hour_us: int,
 ) -> FeatureData:
+    # The bound of the first ``limit`` events comes from a scan of seq alone: an ORDER BY … LIMIT
+    # over the features themselves keeps its whole heap of JSON in memory, which ran out of a
+    # 96MB cap on a freshly written month (the rows are summarized per hour, in any order).
+    row = cur.execute(
+        "SELECT max(seq) FROM (SELECT seq FROM events WHERE model = ? AND seq > ? AND seq <= ? "
+        "ORDER BY seq LIMIT ?)",
+        [model, after_seq, upto_seq, limit],
+    ).fetchall()
+    bound = upto_seq if row[0][0] is None else int(row[0][0])
     src = (
         f"SELECT {_SRC_COLS}, seq, ts - ts % {int(hour_us)} AS b, coalesce(version, '') AS version, "
-        "coalesce(grp, '') AS grp FROM events WHERE model = ? AND seq > ? AND seq <= ? "
-        "ORDER BY seq LIMIT ?"
+        "coalesce(grp, '') AS grp FROM events WHERE model = ? AND seq > ? AND seq <= ?"
     )
-    return _run(
-        cur, src, [model, after_seq, upto_seq, limit], columns, ["b", "version", "grp", "seq"]
-    )
+    return _run(cur, src, [model, after_seq, bound], columns, ["b", "version", "grp", "seq"])
 
 
 def reference_features(
