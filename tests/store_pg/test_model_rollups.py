@@ -67,6 +67,18 @@ def test_the_migration_builds_them_from_a_version_9_database(
             con.execute(f"DROP TABLE {table}")
         for index in ("rollup_latency", "rollup_score", "rollup_score_day"):
             con.execute(f"DROP INDEX {index}_model_minute")
-        con.execute("DELETE FROM schema_migrations WHERE version = 10")
-        assert migrate(con) == 10
+        con.execute("DELETE FROM schema_migrations WHERE version IN (10, 13)")
+        assert migrate(con) == 13
     assert _assert_model_tables_match(pg_url) > 500
+
+
+def test_the_latency_tables_keys_cover_the_counts(pg_store: PostgresStore, pg_url: str) -> None:
+    # version 13: (model, minute, bin) INCLUDE (n), so the sketch reads scan the index only
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        for table in (pg_model_rollups.LATENCY, pg_model_rollups.LATENCY_DAY):
+            row = con.execute(
+                "SELECT i.indnkeyatts, i.indnatts, i.indisprimary FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indrelid WHERE c.relname = %s",
+                [table],
+            ).fetchall()
+            assert row == [(3, 4, True)], table

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import pg_model_rollups, pg_reads, pg_scores, rollup_plan
+from modeltower.store import pg_copy, pg_model_rollups, pg_reads, pg_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -26,7 +26,7 @@ from modeltower.store.latency_sketch import (
     LN_GAMMA,
     ZERO_BIN,
     Bins,
-    bins_of_rows,
+    as_bins,
     sketch_quantiles,
 )
 from modeltower.store.rollup_plan import (
@@ -347,22 +347,33 @@ def _sketch(
         # already: summing them in SQL would only cost time (sketch_quantiles adds duplicates).
         sql = f"SELECT {b} AS bk, bin, n FROM {table} WHERE {where}"
         if not unit or bucket_us != unit:
-            sql = f"SELECT {b} AS bk, bin, sum(n)::bigint FROM {table} WHERE {where} GROUP BY 1, 2"
-        parts.append(bins_of_rows(con.execute(sql, params).fetchall()))
+            sql = f"SELECT {b} AS bk, bin, sum(n) AS n FROM {table} WHERE {where} GROUP BY 1, 2"
+        parts.append(_bins(con, sql, params))
     for start, end in ((flt.start_us, ha), (hb, flt.end_us)):
         if end <= start:
             continue
         edge = until(flt, end)
         sql, p = pg_reads.latency_base(edge, bucket_us, start)
-        rows = con.execute(
-            f"WITH ev AS ({sql}) SELECT b, {BIN_SQL} AS bin, count(*) FROM ev "
-            "WHERE latency_ms IS NOT NULL GROUP BY 1, 2",
-            p,
-        ).fetchall()
-        parts.append(bins_of_rows(rows))
+        edge_sql = (
+            f"WITH ev AS ({sql}) SELECT b AS bk, {BIN_SQL} AS bin, count(*) AS n FROM ev "
+            "WHERE latency_ms IS NOT NULL GROUP BY 1, 2"
+        )
+        parts.append(_bins(con, edge_sql, p))
     for k, q in sketch_quantiles(*parts).items():
         if k in out:
             out[k].quantiles = q
+
+
+def _bins(con: psycopg.Connection, sql: str, params: list[Any]) -> Bins:
+    """The (bk, bin, n) rows of ``sql`` as arrays: a month of hourly bins is ~100k rows, which
+    come over as three arrays far faster than as rows (pg_copy)."""
+    got = pg_copy.bigint_arrays(
+        con,
+        "SELECT array_agg(bk::bigint), array_agg(bin::bigint), array_agg(n::bigint) "
+        f"FROM ({sql}) AS r",
+        params,
+    )
+    return as_bins(*got)
 
 
 def score_histograms(

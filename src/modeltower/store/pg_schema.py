@@ -237,6 +237,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (8, pg_keys.SCHEMA),  # API keys and the session secret (store/pg_keys.py)
     (9, TAG_SCHEMA),  # known tag values per model and key (store/pg_tags.py)
     (10, pg_model_rollups.version_10_sql()),  # model-wide sketch rollups (pg_model_rollups.py)
+    # (11 and 12 are DuckDB's own: its key set and rollup deltas)
+    (13, pg_model_rollups.version_13_sql()),  # covering keys of the model-wide latency bins
 ]
 
 
