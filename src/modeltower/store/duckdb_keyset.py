@@ -18,6 +18,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 # the low 64 bits of a key (k is md5_number(model || chr(0) || id), a UHUGEINT)
 FINGERPRINT = "(k & 18446744073709551615::UHUGEINT)::UBIGINT"
@@ -98,9 +99,10 @@ def _member(sorted_fps: Fingerprints, fps: Fingerprints) -> npt.NDArray[np.bool_
     return found
 
 
-def batch_fingerprints(con: duckdb.DuckDBPyConnection, view: str) -> Fingerprints:
-    """The fingerprints of the rows of ``view`` (model and id columns), in row order."""
-    got = con.execute(f"SELECT {BATCH_FINGERPRINT} AS f FROM {view}").fetchnumpy()["f"]
+def batch_fingerprints(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> Fingerprints:
+    """The fingerprints of the rows of ``batch`` (model and id columns), in row order."""
+    # ``batch`` is read by its variable's name (a replacement scan: no view to register)
+    got = con.execute(f"SELECT {BATCH_FINGERPRINT} AS f FROM batch").fetchnumpy()["f"]
     return np.asarray(got, dtype=np.uint64)
 
 

@@ -274,13 +274,9 @@ class Updater:
     def add(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, sign: int, sketch: bool) -> None:
         """Add ``sign`` times the contributions of the effective rows ``rows``
         (duckdb_deltas.EFFECTIVE)."""
-        for table, delta in duckdb_deltas.deltas(rows, sign, sketch).items():
-            con.register("rollup_delta", delta)
-            try:
-                con.execute(f"INSERT INTO {table}_delta BY NAME SELECT * FROM rollup_delta")
-            finally:
-                con.unregister("rollup_delta")
-            self.pending += delta.num_rows
+        for table, rollup_delta in duckdb_deltas.deltas(rows, sign, sketch).items():
+            con.execute(f"INSERT INTO {table}_delta BY NAME SELECT * FROM rollup_delta")
+            self.pending += rollup_delta.num_rows
 
     def compact(self, con: duckdb.DuckDBPyConnection) -> None:
         """Fold every delta into its keyed table (inside the caller's transaction)."""

@@ -485,43 +485,41 @@ class DuckDBStore(Store):
         if len(batches) > 1:
             for cols in batches:
                 merged.extend(cols)
-        full = self._event_table(merged, now_us)
-        con.register("batch_events", full)
-        try:
-            fps = duckdb_keyset.batch_fingerprints(con, "batch_events")
-            # Dedup inside the group: the first occurrence (in arrival order) wins.
-            keep = duckdb_keyset.first_occurrences(fps, merged.model, merged.id)
-            # Only rows whose fingerprint is known can be stored already (client retries):
-            # those are checked exactly, by one scan of the keys.
-            if self._keys.contains(fps).any():
-                for (i,) in con.execute(_PROBE_EVENTS).fetchall():
-                    keep[i] = False
-        finally:
-            _unregister(con, "batch_events")
-        table = full if keep.all() else full.filter(pa.array(keep))
+        # The SQL below reads the Arrow tables by the name of the local variable that holds
+        # them (DuckDB's replacement scan), not through con.register: registering and dropping
+        # a view are statements of their own, each of which lets go of the GIL and then waits
+        # to take it back from the event loop — under load, most of a write's time.
+        batch_events = self._event_table(merged, now_us)
+        fps = duckdb_keyset.batch_fingerprints(con, batch_events)
+        # Dedup inside the group: the first occurrence (in arrival order) wins.
+        keep = duckdb_keyset.first_occurrences(fps, merged.model, merged.id)
+        # Only rows whose fingerprint is known can be stored already (client retries): those
+        # are checked exactly, by one scan of the keys.
+        if self._keys.contains(fps).any():
+            for (i,) in con.execute(_PROBE_EVENTS).fetchall():
+                keep[i] = False
+        if not keep.all():
+            batch_events = batch_events.filter(pa.array(keep))
         self._keys_after_commit.append(fps[keep])
-        if table.num_rows:
-            seqs = pa.array(np.arange(self._seq + 1, self._seq + 1 + table.num_rows), pa.int64())
-            table = table.set_column(1, "seq", seqs)
-            self._seq += table.num_rows
-            con.register("batch_events", table)
-            try:
-                con.execute(_INSERT_EVENTS)
-                first = self._seq - table.num_rows
-                # Feedback can only apply to new events when some came before its event; then
-                # their effective rows come from the table (the tail by seq), feedback joined.
-                if self._early_feedback:
-                    rows = duckdb_rollups.effective_rows(
-                        con, f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
-                    )
-                else:
-                    rows = duckdb_deltas.effective_of_batch(table)
-                self._rollups.add(con, rows, 1, sketch=True)
-                if self._early_feedback:
-                    self._waiting_after_commit = duckdb_waiting.settle(con, first, self._seq)
-                self._committed_tables.append(table)
-            finally:
-                _unregister(con, "batch_events")
+        if batch_events.num_rows:
+            n = batch_events.num_rows
+            seqs = pa.array(np.arange(self._seq + 1, self._seq + 1 + n), pa.int64())
+            batch_events = batch_events.set_column(1, "seq", seqs)
+            self._seq += n
+            con.execute(_INSERT_EVENTS)
+            first = self._seq - n
+            # Feedback can only apply to new events when some came before its event; then
+            # their effective rows come from the table (the tail by seq), feedback joined.
+            if self._early_feedback:
+                rows = duckdb_rollups.effective_rows(
+                    con, f"SELECT * FROM events WHERE seq > {first} AND seq <= {self._seq}"
+                )
+            else:
+                rows = duckdb_deltas.effective_of_batch(batch_events)
+            self._rollups.add(con, rows, 1, sketch=True)
+            if self._early_feedback:
+                self._waiting_after_commit = duckdb_waiting.settle(con, first, self._seq)
+            self._committed_tables.append(batch_events)
         results: list[InsertResult] = []
         pos = 0
         for cols in batches:
