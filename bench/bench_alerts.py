@@ -121,7 +121,9 @@ async def run(models: int, hours: int, rate: float, repeat: int, notifications: 
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+            )
             t = time.perf_counter()
             for k in range(models):
                 name = f"model-{k}"

@@ -81,7 +81,7 @@ async def run(days: int, per_hour: int, repeat: int, json_path: Path | None = No
         app = create_app(Settings(db_path=str(Path(tmp) / "bench.duckdb"), drift_interval_s=3600))
         async with app.router.lifespan_context(app):
             client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://b", timeout=600
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", timeout=600
             )
             rng = np.random.default_rng(0)
             t = time.perf_counter()

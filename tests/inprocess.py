@@ -76,7 +76,9 @@ def api_factory(tmp_path: Path, database_for: Callable[[str], str] | None = None
         app = create_app(Settings(db_path=str(db), **settings))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
                 yield Api(app, client)
 
     return factory

@@ -18,7 +18,7 @@ def test_docs_page_and_assets_are_local(tmp_path: Path) -> None:
     async def run() -> None:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
                 page = await c.get("/docs")
                 assert page.status_code == 200
                 assert "cdn" not in page.text.lower()

@@ -29,6 +29,7 @@ from modeltower.api import (
     errors,
     health,
     health_snapshots,
+    hosts,
     ingest,
     limits,
     models,
@@ -280,6 +281,10 @@ def create_app(settings: Settings) -> FastAPI:
     dashboard.install(app, security_headers=False)  # pages and static files
     # Outside everything else: a database fault in any middleware is a 503, not a 500 ...
     app.add_middleware(UnavailableGuard)
-    # ... and every answer, the guard's too, carries the security headers (CSP, nosniff).
+    # Requests for a host this server does not answer to (DNS rebinding) go no further ...
+    allowed = hosts.allowlist(settings)
+    if allowed is not None:
+        app.add_middleware(hosts.AllowedHosts, allowed=allowed)
+    # ... and every answer, the guards' too, carries the security headers (CSP, nosniff).
     app.add_middleware(dashboard.SecurityHeaders)
     return app

@@ -104,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--public-url", help="base URL of the dashboard in notification links")
     serve.add_argument(
+        "--allowed-hosts",
+        help="comma-separated host names the server answers to, besides localhost ('*': any; "
+        "default: the loopback names when bound to loopback, any host otherwise)",
+    )
+    serve.add_argument(
         "--insecure-no-auth",
         action="store_true",
         default=None,
@@ -228,6 +233,7 @@ def _serve(args: argparse.Namespace) -> int:
             rules_path=args.rules_path,
             alert_interval_s=args.alert_interval_s,
             public_url=args.public_url,
+            allowed_hosts=args.allowed_hosts,
             insecure_no_auth=args.insecure_no_auth,
             trusted_proxy=args.trusted_proxy,
         )

@@ -54,6 +54,10 @@ class Settings:
     alert_interval_s: float = 30.0  # how often alerts/evaluator.py evaluates every rule
     alert_repeat_interval_s: float = 4 * 3600.0  # reminder while an alert keeps firing
     public_url: str | None = None  # base of dashboard links in notifications
+    # Host header names answered to (comma-separated; "*": any). Default: on a loopback
+    # address only the loopback names and public_url's host (api/hosts.py: DNS rebinding);
+    # on any other address, any host (keys are required there).
+    allowed_hosts: str | None = None
     delivery_timeout_s: float = 10.0  # one HTTP attempt to a channel
     delivery_backoff_s: float = 1.0  # first retry delay; doubles per attempt, with jitter
     delivery_backoff_max_s: float = 300.0
