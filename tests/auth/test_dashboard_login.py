@@ -11,6 +11,7 @@ from tests.auth.helpers import EVENT, bearer, create_key
 from tests.inprocess import Api, MakeApi
 
 from modeltower.auth import sessions
+from modeltower.store.key_types import EndSession
 
 pytestmark = pytest.mark.anyio
 
@@ -112,7 +113,55 @@ async def test_logout_clears_the_session(make_api: MakeApi) -> None:
         assert "max-age=0" in r.headers["set-cookie"].lower()
 
 
+async def test_a_signed_out_session_is_refused_also_from_a_copy_of_its_cookie(
+    make_api: MakeApi, backend: str
+) -> None:
+    """Sign-out ends the session on the server: a copy of the cookie (another tab, a stolen
+    one) is refused at once here, and within the cache time on another process of the same
+    PostgreSQL database; other sessions of the same key stay open."""
+    async with make_api(db_name="shared.duckdb", auth_cache_s=0.5) as one:
+        read = await create_key(one, "read")
+        ended = (await _login(one, read)).cookies[sessions.COOKIE]
+        other = (await _login(one, read)).cookies[sessions.COOKIE]
+        assert ended != other
+        copy = {"Cookie": f"{sessions.COOKIE}={ended}"}
+        assert (await one.client.get("/v1/models", headers=copy)).status_code == 200
+        if backend == "postgres":
+            async with make_api(db_name="shared.duckdb", auth_cache_s=0.5) as two:
+                assert (await two.client.get("/v1/models", headers=copy)).status_code == 200
+                assert (await one.client.post("/logout", headers=copy)).status_code == 303
+                await asyncio.sleep(0.6)
+                r = await two.client.get("/v1/models", headers=copy)
+                assert r.status_code == 401 and r.json()["detail"]["reason"] == "invalid_session"
+        else:
+            assert (await one.client.post("/logout", headers=copy)).status_code == 303
+        r = await one.client.get("/v1/models", headers=copy)  # at once, no cache delay
+        assert r.status_code == 401 and r.json()["detail"]["reason"] == "invalid_session"
+        page = await one.client.get("/", headers={**copy, "Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        kept = {"Cookie": f"{sessions.COOKIE}={other}"}
+        assert (await one.client.get("/v1/models", headers=kept)).status_code == 200
+        # signing out twice, or without a session, is harmless
+        assert (await one.client.post("/logout", headers=copy)).status_code == 303
+        assert (await one.client.post("/logout")).status_code == 303
+    async with make_api(db_name="shared.duckdb") as again:  # kept across a restart
+        r = await again.client.get("/v1/models", headers=copy)
+        assert r.status_code == 401
+        assert (await again.client.get("/v1/models", headers=kept)).status_code == 200
+
+
 async def test_login_page_without_keys_leads_to_the_open_dashboard(make_api: MakeApi) -> None:
     async with make_api() as api:
         r = await api.client.get("/login?next=/models/m")
         assert r.status_code == 303 and r.headers["location"] == "/models/m"
+
+
+async def test_ended_sessions_are_kept_until_they_would_have_expired(make_api: MakeApi) -> None:
+    async with make_api() as api:
+        writer, store = api.app.state.writer, api.app.state.store
+        await writer.write(EndSession("a" * 64, until_us=1_000, now_us=0))
+        await writer.write(EndSession("a" * 64, until_us=1_000, now_us=0))  # twice: one row
+        assert store.session_ended("a" * 64) and not store.session_ended("b" * 64)
+        # the next sign-out, after the first session's expiry, drops its row
+        await writer.write(EndSession("b" * 64, until_us=10**18, now_us=2_000))
+        assert not store.session_ended("a" * 64) and store.session_ended("b" * 64)

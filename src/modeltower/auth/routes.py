@@ -169,7 +169,10 @@ async def login(request: Request) -> Response:
 
 @login_router.post("/logout")
 async def logout(request: Request) -> Response:
-    """End the session in this browser."""
+    """End the session: in this browser, and for any copy of its cookie."""
+    cookie = request.cookies.get(sessions.COOKIE)
+    if cookie:
+        await _svc(request).end_session(cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
         sessions.COOKIE, path="/", httponly=True, samesite="strict", secure=is_secure(request)

@@ -25,6 +25,7 @@ from modeltower.store.base import Store
 from modeltower.store.key_types import (
     ApiKeyRecord,
     CreateApiKey,
+    EndSession,
     EnsureAuthSecret,
     RevokeApiKey,
 )
@@ -111,10 +112,16 @@ class AuthService:
         prefix = sessions.verify(self._secret, cookie, _now_us())
         if prefix is None:
             return Access(None, BAD_SESSION)
-        record = await self._cached(cookie, lambda _: self.store.api_key(prefix))
+        record = await self._cached(cookie, lambda _: self._session_key(cookie, prefix))
         if record is None:
             return Access(None, BAD_SESSION)
         return self._usable(record)
+
+    def _session_key(self, cookie: str, prefix: str) -> ApiKeyRecord | None:
+        """The key of a session that was not signed out (on any process)."""
+        if self.store.session_ended(hashlib.sha256(cookie.encode()).hexdigest()):
+            return None
+        return self.store.api_key(prefix)
 
     def _usable(self, record: ApiKeyRecord) -> Access:
         if record.revoked_us is not None:
@@ -155,6 +162,16 @@ class AuthService:
         if record.expires_us is not None:
             until = min(until, record.expires_us)
         return sessions.issue(self._secret, record.prefix, until), max(0, (until - now) // 10**6)
+
+    async def end_session(self, cookie: str) -> None:
+        """Sign a session out everywhere: its cookie is refused from now on, also where it was
+        copied (at once on this process, within ``cache_s`` on the others)."""
+        until = sessions.expiry(self._secret, cookie, _now_us())
+        if until is None:
+            return  # not a live session of ours: nothing to end
+        digest = hashlib.sha256(cookie.encode())
+        await self.writer.write(EndSession(digest.hexdigest(), until, _now_us()))
+        self._cache[digest.digest()] = (None, time.monotonic())
 
     # ---- management ------------------------------------------------------------------------
     async def create(

@@ -2,7 +2,9 @@
 
 The signature is HMAC-SHA256 under the server secret (kept in the database, so every replica
 accepts the sessions of the others). A session names the key it was opened with, not the key
-itself: it dies when that key is revoked or expires, and when its own expiry passes.
+itself: it dies when that key is revoked or expires, when its own expiry passes, and when it is
+signed out (the store keeps a hash of each signed-out value until it would have expired, so a
+copy of the cookie is refused too).
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ def issue(secret: bytes, prefix: str, until_us: int) -> str:
     return f"{payload}.{_sign(secret, payload)}"
 
 
-def verify(secret: bytes, value: str, now_us: int) -> str | None:
-    """The key prefix of a genuine, unexpired session value; None otherwise."""
+def _genuine(secret: bytes, value: str, now_us: int) -> tuple[str, int] | None:
     parts = value.split(".")
     if len(parts) != 3 or not parts[1].isdigit() or not secret:
         return None
@@ -35,4 +36,16 @@ def verify(secret: bytes, value: str, now_us: int) -> str | None:
         return None
     if int(until) <= now_us:
         return None
-    return prefix
+    return prefix, int(until)
+
+
+def verify(secret: bytes, value: str, now_us: int) -> str | None:
+    """The key prefix of a genuine, unexpired session value; None otherwise."""
+    got = _genuine(secret, value, now_us)
+    return None if got is None else got[0]
+
+
+def expiry(secret: bytes, value: str, now_us: int) -> int | None:
+    """When a genuine, unexpired session value expires (µs); None for any other value."""
+    got = _genuine(secret, value, now_us)
+    return None if got is None else got[1]

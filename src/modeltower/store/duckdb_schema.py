@@ -262,6 +262,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (10, duckdb_waiting.VERSION_10_SQL),  # feedback waiting for its event (duckdb_waiting.py)
     (11, _VERSION_11),  # events and feedback without a primary key (store/duckdb_keyset.py)
     (12, duckdb_rollups.VERSION_12_SQL),  # rollup deltas (store/duckdb_deltas.py)
+    # (13 is PostgreSQL's own: covering keys of its model-wide latency tables)
+    (14, duckdb_keys.ENDED_SESSIONS),  # signed-out dashboard sessions (store/duckdb_keys.py)
 ]
 
 

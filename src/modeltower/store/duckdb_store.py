@@ -781,6 +781,10 @@ class DuckDBStore(Store):
         with self.reader() as cur:
             return key_sql.auth_secret(cur)
 
+    def session_ended(self, digest: str) -> bool:
+        with self.reader() as cur:
+            return key_sql.session_ended(cur, digest, "?")
+
 
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Drop a registered view; inside an aborted transaction this fails and must not hide the

@@ -12,6 +12,7 @@ from modeltower.store.key_types import (
     KEY_COLUMNS,
     ApiKeyRecord,
     CreateApiKey,
+    EndSession,
     EnsureAuthSecret,
     KeyOp,
     RevokeApiKey,
@@ -36,6 +37,12 @@ def apply(con: Any, op: KeyOp, mark: str) -> Any:
         sql = "INSERT INTO auth_secret VALUES (1, ?) ON CONFLICT (id) DO NOTHING"
         con.execute(_marked(sql, mark), [op.secret])
         return auth_secret(con)
+    if isinstance(op, EndSession):
+        # a session signed out twice (two tabs) is one row; expired ones are of no use any more
+        con.execute(_marked("DELETE FROM ended_sessions WHERE until_us <= ?", mark), [op.now_us])
+        sql = "INSERT INTO ended_sessions VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
+        con.execute(_marked(sql, mark), [op.digest, op.until_us])
+        return None
     raise TypeError(f"not an access-control op: {op!r}")
 
 
@@ -91,3 +98,9 @@ def auth_secret(con: Any) -> str | None:
     """The stored session secret, or None."""
     rows = con.execute("SELECT secret FROM auth_secret WHERE id = 1").fetchall()
     return str(rows[0][0]) if rows else None
+
+
+def session_ended(con: Any, digest: str, mark: str) -> bool:
+    """Whether a session with this cookie digest was signed out."""
+    sql = "SELECT count(*) FROM ended_sessions WHERE digest = ?"
+    return bool(con.execute(_marked(sql, mark), [digest]).fetchall()[0][0])

@@ -55,8 +55,19 @@ class EnsureAuthSecret:
     secret: str
 
 
-KeyOp = CreateApiKey | RevokeApiKey | EnsureAuthSecret
-KEY_OPS = (CreateApiKey, RevokeApiKey, EnsureAuthSecret)
+@dataclass(frozen=True)
+class EndSession:
+    """Write op: end the dashboard session whose cookie value hashes to ``digest`` (hex
+    SHA-256; the cookie itself is not kept) for the rest of its life, until ``until_us``; rows
+    of sessions past their expiry are dropped on the way (``now_us``). Result: None."""
+
+    digest: str
+    until_us: int
+    now_us: int
+
+
+KeyOp = CreateApiKey | RevokeApiKey | EnsureAuthSecret | EndSession
+KEY_OPS = (CreateApiKey, RevokeApiKey, EnsureAuthSecret, EndSession)
 
 # Columns of api_keys, in the order the row readers expect.
 KEY_COLUMNS = ("prefix", "name", "scope", "salt", "hash", "created_us", "expires_us", "revoked_us")
@@ -91,3 +102,7 @@ class KeyReads(abc.ABC):
     @abc.abstractmethod
     def auth_secret(self) -> str | None:
         """The session-signing secret, or None before the first server start stored one."""
+
+    @abc.abstractmethod
+    def session_ended(self, digest: str) -> bool:
+        """Whether the session with this cookie digest was ended (signed out) on any process."""

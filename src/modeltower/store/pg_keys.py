@@ -23,6 +23,14 @@ CREATE TABLE IF NOT EXISTS auth_secret (
 );
 """
 
+# Schema version 14: dashboard sessions ended by signing out, until they would have expired.
+ENDED_SESSIONS = """
+CREATE TABLE IF NOT EXISTS ended_sessions (
+    digest   TEXT COLLATE "C" PRIMARY KEY,  -- hex SHA-256 of the cookie value (not the value itself)
+    until_us BIGINT NOT NULL      -- the session's own expiry: the row is dropped after it
+)
+"""
+
 
 def database_has_keys(url: str) -> bool | None:
     """Whether the database holds any key, read before a server opens it; None when that

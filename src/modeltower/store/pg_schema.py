@@ -239,6 +239,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (10, pg_model_rollups.version_10_sql()),  # model-wide sketch rollups (pg_model_rollups.py)
     # (11 and 12 are DuckDB's own: its key set and rollup deltas)
     (13, pg_model_rollups.version_13_sql()),  # covering keys of the model-wide latency bins
+    (14, pg_keys.ENDED_SESSIONS),  # signed-out dashboard sessions (store/pg_keys.py)
 ]
 
 

@@ -638,6 +638,10 @@ class PostgresStore(Store):
         with self.reader() as con:
             return key_sql.auth_secret(con)
 
+    def session_ended(self, digest: str) -> bool:
+        with self.reader() as con:
+            return key_sql.session_ended(con, digest, "%s")
+
 
 def _configure_reader(con: psycopg.Connection) -> None:
     """No JIT for reads: the planner overestimates the range joins of rolling windows and then
