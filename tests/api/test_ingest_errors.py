@@ -142,6 +142,22 @@ async def test_missing_model_names_the_field(seeded: Api) -> None:
     _check_errors(r, [(1, "model", "required")])
 
 
+async def test_model_names_no_url_can_address_are_refused(api: Api) -> None:
+    batch = [GOOD | {"id": "x"}, GOOD | {"model": "team/churn"}, GOOD | {"model": ".."}]
+    r = await api.client.post("/v1/events", content=j([*batch, GOOD | {"model": "."}]))
+    assert r.status_code == 422, r.text
+    assert [(i, f) for i, f, _ in _field_errors(r)] == [(1, "model"), (2, "model"), (3, "model")]
+    assert "'/'" in r.json()["detail"]["errors"][0]["reason"]
+    assert api.stored() == 0
+    # names with other URL-special characters are addressable (percent-encoded) and stored
+    ok = await api.client.post("/v1/events", content=j(GOOD | {"model": "a b?#%.c"}))
+    assert ok.status_code == 200, ok.text
+    r = await api.client.get("/v1/models/a%20b%3F%23%25.c/metrics", params=window(T0, T0 + HOUR))
+    assert r.status_code == 200 and r.json()["count"] == 1, r.text
+    assert (await api.client.get("/v1/models/a%20b%3F%23%25.c")).status_code == 200
+    assert api.stored() == 1
+
+
 async def test_out_of_range_number_is_refused_and_nothing_stored(seeded: Api) -> None:
     r = await seeded.client.post(
         "/v1/events", content=b'{"model":"m","prediction":1,"latency_ms":1e999}'

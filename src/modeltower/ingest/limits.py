@@ -109,3 +109,18 @@ def check_key_lengths(events: list[EventIn], cols: EventColumns, limit: int) -> 
                 errors.append(FieldError(i, f"{field}[key]", why, limit))
     if errors:
         raise BatchInvalid(sorted(errors, key=lambda e: e.index))
+
+
+def check_model_names(cols: EventColumns) -> None:
+    """Refuse model names that no URL can address (BatchInvalid naming each event): a ``/``
+    splits the ``/v1/models/{model}/…`` and dashboard paths, and ``.`` or ``..`` are path
+    segments clients resolve away. Checked over the batch's distinct names only."""
+    bad = {m for m in set(cols.model) if "/" in m or m in (".", "..")}
+    if not bad:
+        return
+    errors = [
+        FieldError(i, "model", "must not contain '/' nor be '.' or '..' (it names URL paths)")
+        for i, m in enumerate(cols.model)
+        if m in bad
+    ]
+    raise BatchInvalid(errors)

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from modeltower.ingest.limits import Limits, check_key_lengths, decoders
+from modeltower.ingest.limits import Limits, check_key_lengths, check_model_names, decoders
 from modeltower.ingest.schema import (
     EventIn,
     FeedbackIn,
@@ -56,6 +56,7 @@ class IngestService:
     async def events(self, events: list[EventIn]) -> IngestResult:
         cols = to_columns(events, int(time.time() * 1_000_000))
         check_key_lengths(events, cols, self.limits.max_name_length)
+        check_model_names(cols)
         folded = await self.tags.fold(events, cols) if self.tags is not None else None
         if folded:
             # Queued just before the events, so both usually share one commit.
