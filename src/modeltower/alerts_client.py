@@ -8,11 +8,15 @@ from urllib.parse import quote
 from modeltower.transfer import TransferError, _client, _describe, _json, _request
 
 
-def check_rules_file(path: str) -> str:
-    """Validate a rules file as ``serve --rules`` would; the summary or a RuleError."""
+def check_rules_file(path: str, *, forbid_private_webhooks: bool = False) -> str:
+    """Validate a rules file as ``serve --rules`` would (with ``--forbid-private-webhooks``,
+    also where its channels' URLs resolve); the summary, or a RuleError or ChannelError."""
+    from modeltower.alerts.channels.address import check_file_channels
     from modeltower.alerts.rules_file import load_rules_file
 
     parsed = load_rules_file(path)
+    if forbid_private_webhooks:
+        check_file_channels(parsed.channels)
     lines = [f"{path}: {len(parsed.channels)} channel(s), {len(parsed.rules)} rule(s), valid"]
     for name, conf in sorted(parsed.channels.items()):
         lines.append(f"  channel {name}: {conf.get('type')}")

@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     al_sub = al.add_subparsers(dest="action", required=True)
     al_check = al_sub.add_parser("check", help="validate a rules file without starting")
     al_check.add_argument("file")
+    al_check.add_argument(
+        "--forbid-private-webhooks",
+        action="store_true",
+        default=None,
+        help="also refuse channel URLs resolving to private or loopback addresses, as "
+        "serve --forbid-private-webhooks would (default: MODELTOWER_FORBID_PRIVATE_WEBHOOKS)",
+    )
     al_list = al_sub.add_parser("list", help="list the server's alerts, firing first")
     al_list.add_argument("--state", choices=["ok", "pending", "firing", "resolved"])
     _add_url(al_list)
@@ -335,12 +342,16 @@ def _reference(args: argparse.Namespace) -> int:
 
 def _alerts(args: argparse.Namespace) -> int:
     from modeltower import alerts_client as ac
+    from modeltower.alerts.channels.base import ChannelError
     from modeltower.alerts.rules import RuleError
 
     if args.action == "check":
+        forbid = args.forbid_private_webhooks
+        if forbid is None:
+            forbid = from_env().forbid_private_webhooks
         try:
-            print(ac.check_rules_file(args.file))
-        except RuleError as exc:
+            print(ac.check_rules_file(args.file, forbid_private_webhooks=forbid))
+        except (RuleError, ChannelError) as exc:
             print(f"modeltower: {args.file}: {exc.field}: {exc.reason}", file=sys.stderr)
             return 1
         return 0

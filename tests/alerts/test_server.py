@@ -145,6 +145,14 @@ def test_alerts_cli_checks_files_and_sends_test_notifications(
     bad.write_text(RULES.replace("window: 1h", "window: soon"), encoding="utf-8")
     refused = _cli("alerts", "check", str(bad), env=env)
     assert refused.returncode == 1 and "rules[0].window" in refused.stderr
+    # the receiver is on 127.0.0.1: what serve --forbid-private-webhooks would refuse
+    private = _cli("alerts", "check", str(rules), "--forbid-private-webhooks", env=env)
+    assert private.returncode == 1, private.stdout
+    assert "channels.hook.url" in private.stderr and "private" in private.stderr
+    by_env = _cli(
+        "alerts", "check", str(rules), env={**env, "MODELTOWER_FORBID_PRIVATE_WEBHOOKS": "1"}
+    )
+    assert by_env.returncode == 1 and "channels.hook.url" in by_env.stderr
     with ServerProcess(tmp_path / "cli.duckdb", args=["--rules", str(rules)], env=env) as server:
         sent = _cli("alerts", "test", "hook", "--url", server.url)
         assert sent.returncode == 0, sent.stdout + sent.stderr
