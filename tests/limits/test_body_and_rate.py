@@ -97,7 +97,7 @@ def test_chunked_body_over_the_limit_on_a_real_server(server: ServerProcess) -> 
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:1000], body[1000:]))
     for path in (b"/v1/events", b"/v1/alerts/rules"):
         head = (
-            b"POST " + path + b" HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"X-API-Key: body-test-" + path + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
         )
         answer = _raw(server.port, head + chunked + b"0\r\n\r\n")
