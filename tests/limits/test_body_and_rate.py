@@ -3,12 +3,14 @@ per-key token bucket answers 429 with Retry-After; health checks are never limit
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from tests.auth.helpers import bearer, create_key
 
 from modeltower.api.rate_limit import TokenBuckets
 from modeltower.testing import ServerProcess
@@ -121,6 +123,30 @@ def test_rate_limit_per_key_with_retry_after(server: ServerProcess) -> None:
         assert c.get("/v1/models", headers={"X-API-Key": "k2"}).status_code == 200
         assert c.get("/v1/models", headers={"Authorization": "Bearer t"}).status_code == 200
         assert all(c.get("/healthz").status_code == 200 for _ in range(10))
+
+
+async def test_made_up_credentials_are_limited_by_their_address(make_api: MakeApi) -> None:
+    """A fresh made-up key per request must not mean a fresh bucket per request: refused
+    credentials are charged to the client address, which then gets 429 for a while."""
+    async with make_api(rate_limit_per_s=2, rate_limit_burst=3) as api:
+        admin = await create_key(api, "admin")
+        codes = []
+        for i in range(6):
+            r = await api.client.get("/v1/models", headers={"X-API-Key": f"mtk_made-up-{i}"})
+            codes.append(r.status_code)
+        assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429, 429], codes
+        assert int(r.headers["retry-after"]) >= 1
+        # its credentialed requests wait for the bucket to refill, valid keys too
+        assert (await api.client.get("/v1/models", headers=bearer(admin))).status_code == 429
+        await asyncio.sleep(0.6)  # one token back at 2/s
+        assert (await api.client.get("/v1/models", headers=bearer(admin))).status_code == 200
+        # accepted requests are not charged to the address
+        await asyncio.sleep(1.6)
+        for _ in range(3):
+            assert (await api.client.get("/v1/models", headers=bearer(admin))).status_code == 200
+            await asyncio.sleep(0.5)
+        bogus = await api.client.get("/v1/models", headers={"X-API-Key": "mtk_other"})
+        assert bogus.status_code == 401
 
 
 async def test_rate_limit_is_off_by_default(make_api: MakeApi) -> None:

@@ -6,6 +6,11 @@ job, this only stops floods), or by the client address when it presents none. Ea
 ``burst`` requests at once and ``rate`` per second on average; past that it gets 429 with
 ``Retry-After`` and a JSON body. Health checks are never limited.
 
+A credential the server refuses (401) is charged to its client address as well: otherwise a
+flood of made-up credentials would get a fresh bucket with every request. Once an address has
+used up its bucket that way, its requests with credentials get 429 too until it refills; valid
+keys sent from elsewhere keep their own buckets.
+
 The buckets live in this process: with several ``serve`` processes behind a load balancer each
 enforces the rate on its own, so a key may reach up to (processes x rate) in total.
 """
@@ -19,7 +24,7 @@ import time
 from collections.abc import Callable
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 EXEMPT = ("/healthz", "/readyz")
 MAX_KEYS = 100_000  # buckets kept; idle (full) ones are dropped first
@@ -51,6 +56,14 @@ class TokenBuckets:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate
 
+    def waiting(self, key: str) -> float:
+        """The seconds until ``key`` has a token again (0.0: it has one), taking none."""
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def _prune(self, now: float) -> None:
         """Forget buckets that have refilled (they start full again anyway)."""
         full = [
@@ -62,13 +75,17 @@ class TokenBuckets:
             self._buckets.clear()
 
 
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return "addr:" + (str(client[0]) if client else "unknown")
+
+
 def request_key(scope: Scope) -> str:
     """The bucket key of a request: a hash of its credential, else its client address."""
     for name, value in scope.get("headers", ()):
         if name in (b"authorization", b"x-api-key") and value:
             return "key:" + hashlib.sha256(value).hexdigest()
-    client = scope.get("client")
-    return "addr:" + (str(client[0]) if client else "unknown")
+    return _address(scope)
 
 
 class RateLimit:
@@ -83,10 +100,26 @@ class RateLimit:
         if scope["type"] != "http" or scope.get("path", "") in EXEMPT:
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.take(request_key(scope))
+        key = request_key(scope)
+        refused = "refused:" + _address(scope)  # this address's refused credentials
+        wait = self.buckets.waiting(refused) if key.startswith("key:") else 0.0
         if wait <= 0.0:
-            await self.app(scope, receive, send)
+            wait = self.buckets.take(key)
+        if wait <= 0.0:
+            if not key.startswith("key:"):
+                await self.app(scope, receive, send)
+                return
+
+            async def charge_refusals(message: Message) -> None:
+                if message["type"] == "http.response.start" and message["status"] == 401:
+                    self.buckets.take(refused)
+                await send(message)
+
+            await self.app(scope, receive, charge_refusals)
             return
+        await self._too_many(send, wait)
+
+    async def _too_many(self, send: Send, wait: float) -> None:
         retry_after = max(1, math.ceil(wait))
         payload = orjson.dumps(
             {
@@ -94,7 +127,7 @@ class RateLimit:
                 "detail": {
                     "message": (
                         f"more than {self.buckets.rate:g} requests/s (burst "
-                        f"{self.buckets.burst:g}) from this key; retry after {retry_after} s"
+                        f"{self.buckets.burst:g}) from this key or address; retry after {retry_after} s"
                     ),
                     "rate_limit_per_s": self.buckets.rate,
                     "burst": self.buckets.burst,
