@@ -198,7 +198,7 @@ def create_app(settings: Settings) -> FastAPI:
             writer.stop()
             store.close()
             raise
-        tags = TagCardinality(store, writer, settings.max_tag_values)
+        tags = TagCardinality(store, writer, settings.max_tag_values, settings.max_tag_keys)
         app.state.ingest = IngestService(writer, Limits.from_settings(settings), tags)
         app.state.queries = QueryService(store)
         stop = asyncio.Event()

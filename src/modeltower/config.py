@@ -33,6 +33,7 @@ class Settings:
     max_features_per_event: int = 1000
     max_tags_per_event: int = 64
     max_tag_values: int = 1000  # distinct values per (model, tag key); more become __other__
+    max_tag_keys: int = 100  # distinct tag keys per model; tags of more: __other__: __other__
     rate_limit_per_s: float = 0.0  # requests per second per API key or client; 0 = off
     rate_limit_burst: int = 0  # bucket size; 0 = max(1, 2 x rate)
     query_timeout_s: float = 30.0  # one database read; longer ones answer 503 query_timeout
@@ -91,6 +92,7 @@ class Settings:
             "max_features_per_event",
             "max_tags_per_event",
             "max_tag_values",
+            "max_tag_keys",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

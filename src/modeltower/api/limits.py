@@ -21,6 +21,7 @@ LIMIT_SETTINGS = (
     "max_features_per_event",
     "max_tags_per_event",
     "max_tag_values",
+    "max_tag_keys",
 )
 
 
@@ -30,7 +31,8 @@ LIMIT_SETTINGS = (
     description=(
         "The ingestion limits in force and, per tag key of the model, how many distinct values "
         f"are known and how many values were stored as `{OTHER}` because the key had reached "
-        "`max_tag_values`."
+        f"`max_tag_values`; tags whose key came after the model had `max_tag_keys` keys are "
+        f"counted under the key `{OTHER}`."
     ),
 )
 def get_limits(model: ModelName, request: Request) -> JSON:

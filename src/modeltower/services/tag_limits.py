@@ -1,9 +1,12 @@
-"""Bounded tag cardinality: at most ``limit`` distinct values per (model, tag key).
+"""Bounded tag cardinality: at most ``limit`` distinct values per (model, tag key), and at most
+``key_limit`` keys per model.
 
 A tag is meant for segments (region, channel, plan). A client that puts a request id or a user
 id into a tag would otherwise create one segment per event, and every filter list, rollup and
 Prometheus label over tags with it. Values beyond the limit are stored as ``__other__`` and
-counted per (model, key) (``GET /v1/models/{m}/limits``, ``modeltower_tag_values_folded_total``).
+counted per (model, key) (``GET /v1/models/{m}/limits``, ``modeltower_tag_values_folded_total``);
+a key beyond the key limit is stored, with its value, as the tag ``__other__: __other__`` and
+counted under the key ``__other__`` (a client putting ids into tag keys instead of values).
 
 Which values are kept is decided by the database (store/tag_types.py): the first ``limit``
 distinct values to arrive, in arrival order (events in batch order, tags in object order). This
@@ -38,12 +41,15 @@ _EMPTY: frozenset[str] = frozenset()
 class TagCardinality:
     """Folds tag values beyond the limit into ``__other__`` before events are written."""
 
-    def __init__(self, store: Store, writer: Writer, limit: int) -> None:
+    def __init__(self, store: Store, writer: Writer, limit: int, key_limit: int = 100) -> None:
         self.store = store
         self.writer = writer
         self.limit = limit
+        self.key_limit = key_limit
         # model -> tag key -> known values (a subset of the store's tag_values)
         self._known: dict[str, dict[str, set[str]]] = {}
+        # model -> tag keys the store refused (the model had max_tag_keys keys already)
+        self._refused_keys: dict[str, set[str]] = {}
         # model -> tags texts (JSON, as stored) holding known values only; None: no tags
         self._ok: dict[str, set[str | None]] = {}
 
@@ -70,31 +76,49 @@ class TagCardinality:
         candidates: dict[tuple[str, str], dict[str, None]] = {}
         for ev in events:
             known = self._known[ev.model]
+            refused_keys = self._refused_keys.get(ev.model, _EMPTY)
             for k, v in (ev.tags or {}).items():
                 vals = known.get(k, _EMPTY)
-                if v == OTHER or v in vals or len(vals) >= limit:
+                if v == OTHER or k == OTHER or v in vals or len(vals) >= limit:
+                    continue
+                if k in refused_keys:  # refused for good: keys never leave the table
                     continue
                 pending = candidates.setdefault((ev.model, k), {})
                 if len(vals) + len(pending) < limit:
                     pending[v] = None
         if candidates:
             now_us = int(time.time() * 1_000_000)
-            op = AdmitTagValues({mk: list(vs) for mk, vs in candidates.items()}, limit, now_us)
+            op = AdmitTagValues(
+                {mk: list(vs) for mk, vs in candidates.items()}, limit, now_us, self.key_limit
+            )
             admitted: dict[tuple[str, str], set[str]] = await self.writer.write(op)
             for (model, key), values in admitted.items():
                 # The database's answer includes values other processes admitted meanwhile.
-                self._known.setdefault(model, {})[key] = values
+                if values:
+                    self._known.setdefault(model, {})[key] = values
+                else:  # a key the model had no room for (max_tag_keys)
+                    gone = self._refused_keys.setdefault(model, set())
+                    if len(gone) >= MAX_CACHED_TEXTS:
+                        gone.clear()
+                    gone.add(key)
         folded: Counter[tuple[str, str]] = Counter()
         for i, ev in enumerate(events):
             tags = ev.tags
             if tags:
                 known = self._known[ev.model]
                 refused = [
-                    k for k, v in tags.items() if v != OTHER and v not in known.get(k, _EMPTY)
+                    k
+                    for k, v in tags.items()
+                    if v != OTHER and k != OTHER and v not in known.get(k, _EMPTY)
                 ]
                 for k in refused:
-                    tags[k] = OTHER
-                    folded[(ev.model, k)] += 1
+                    if k in known:  # a known key: its value goes
+                        tags[k] = OTHER
+                        folded[(ev.model, k)] += 1
+                    else:  # a key beyond max_tag_keys goes with its value
+                        del tags[k]
+                        tags[OTHER] = OTHER
+                        folded[(ev.model, OTHER)] += 1
                 if refused:
                     cols.tags[i] = _encode(tags).decode()
             # This text now holds known values (or __other__) only: known values stay known.

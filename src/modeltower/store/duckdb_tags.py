@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from modeltower.store import tag_types
 from modeltower.store.tag_types import AdmitTagValues, CountFoldedTags, TagKeyStats, TagOp
 
 # Schema version 9. Values already stored before it are known from the start (a key that had
@@ -43,21 +44,21 @@ def apply_tag_op(con: duckdb.DuckDBPyConnection, op: TagOp) -> Any:
 
 
 def admit(con: duckdb.DuckDBPyConnection, op: AdmitTagValues) -> dict[tuple[str, str], set[str]]:
-    out: dict[tuple[str, str], set[str]] = {}
-    for (model, key), candidates in op.values.items():
-        rows = con.execute(
-            "SELECT value FROM tag_values WHERE model = ? AND key = ?", [model, key]
-        ).fetchall()
-        known = {r[0] for r in rows}
-        room = op.limit - len(known)
-        new = [v for v in dict.fromkeys(candidates) if v not in known][: max(room, 0)]
-        if new:
-            con.executemany(
-                "INSERT INTO tag_values VALUES (?, ?, ?, ?)",
-                [[model, key, v, op.now_us] for v in new],
-            )
-        out[(model, key)] = known | set(new)
-    return out
+    def known(model: str, key: str) -> set[str]:
+        sql = "SELECT value FROM tag_values WHERE model = ? AND key = ?"
+        return {r[0] for r in con.execute(sql, [model, key]).fetchall()}
+
+    def key_count(model: str) -> int:
+        sql = "SELECT count(DISTINCT key) FROM tag_values WHERE model = ?"
+        return int(con.execute(sql, [model]).fetchall()[0][0])
+
+    def insert(model: str, key: str, values: list[str]) -> None:
+        con.executemany(
+            "INSERT INTO tag_values VALUES (?, ?, ?, ?)",
+            [[model, key, v, op.now_us] for v in values],
+        )
+
+    return tag_types.admit(op, known, key_count, insert)
 
 
 def count_folded(con: duckdb.DuckDBPyConnection, op: CountFoldedTags) -> int:

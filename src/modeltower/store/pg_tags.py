@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from modeltower.store import tag_types
 from modeltower.store.tag_types import AdmitTagValues, CountFoldedTags, TagKeyStats, TagOp
 
 LOCK_TAGS = 0x6D74_0009
@@ -48,22 +49,24 @@ def apply_tag_op(con: psycopg.Connection, op: TagOp) -> Any:
 
 def admit(con: psycopg.Connection, op: AdmitTagValues) -> dict[tuple[str, str], set[str]]:
     con.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_TAGS])
-    out: dict[tuple[str, str], set[str]] = {}
-    for (model, key), candidates in op.values.items():
-        rows = con.execute(
-            "SELECT value FROM tag_values WHERE model = %s AND key = %s", [model, key]
-        ).fetchall()
-        known = {r[0] for r in rows}
-        room = op.limit - len(known)
-        new = [v for v in dict.fromkeys(candidates) if v not in known][: max(room, 0)]
-        if new:
-            con.execute(
-                "INSERT INTO tag_values SELECT %s, %s, v, %s FROM unnest(%s::text[]) AS u(v) "
-                "ON CONFLICT DO NOTHING",
-                [model, key, op.now_us, new],
-            )
-        out[(model, key)] = known | set(new)
-    return out
+
+    def known(model: str, key: str) -> set[str]:
+        sql = "SELECT value FROM tag_values WHERE model = %s AND key = %s"
+        return {r[0] for r in con.execute(sql, [model, key]).fetchall()}
+
+    def key_count(model: str) -> int:
+        sql = "SELECT count(DISTINCT key) FROM tag_values WHERE model = %s"
+        row = con.execute(sql, [model]).fetchone()
+        return int(row[0]) if row else 0
+
+    def insert(model: str, key: str, values: list[str]) -> None:
+        con.execute(
+            "INSERT INTO tag_values SELECT %s, %s, v, %s FROM unnest(%s::text[]) AS u(v) "
+            "ON CONFLICT DO NOTHING",
+            [model, key, op.now_us, values],
+        )
+
+    return tag_types.admit(op, known, key_count, insert)
 
 
 def count_folded(con: psycopg.Connection, op: CountFoldedTags) -> int:

@@ -8,6 +8,7 @@ counted in ``tag_overflow``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -22,6 +23,9 @@ class AdmitTagValues:
     values: dict[tuple[str, str], list[str]]
     limit: int
     now_us: int
+    # A key the model does not have yet is admitted (with its values) only while the model has
+    # fewer keys than this; a refused key maps to no values.
+    key_limit: int = 100
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,32 @@ class TagKeyStats:
     key: str
     distinct_values: int
     folded: int
+
+
+def admit(
+    op: AdmitTagValues,
+    known_values: Callable[[str, str], set[str]],
+    key_count: Callable[[str], int],
+    insert: Callable[[str, str, list[str]], None],
+) -> dict[tuple[str, str], set[str]]:
+    """:class:`AdmitTagValues` over a store's statements (inside the writer's transaction):
+    ``known_values(model, key)``, ``key_count(model)`` (distinct keys stored) and
+    ``insert(model, key, values)``."""
+    out: dict[tuple[str, str], set[str]] = {}
+    keys: dict[str, int] = {}  # model -> keys stored, counted once per op
+    for (model, key), candidates in op.values.items():
+        known = known_values(model, key)
+        if not known:  # a new key: only while the model has room for one
+            if model not in keys:
+                keys[model] = key_count(model)
+            if keys[model] >= op.key_limit:
+                out[(model, key)] = set()
+                continue
+        room = op.limit - len(known)
+        new = [v for v in dict.fromkeys(candidates) if v not in known][: max(room, 0)]
+        if new:
+            insert(model, key, new)
+            if not known:
+                keys[model] += 1
+        out[(model, key)] = known | set(new)
+    return out
