@@ -7,12 +7,14 @@ and ``--clients`` threads posting ``--batch`` events per request round-robin ove
 of the same run), and checks that every acknowledged event is stored once.
 
     .venv/bin/python bench/bench_replicas.py [--seconds 10] [--clients 6] [--batch 1000]
+        [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 import tempfile
 import threading
@@ -91,12 +93,16 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--clients", type=int, default=6)
     p.add_argument("--batch", type=int, default=1000)
+    p.add_argument("--json", help="also write the figures to this file (bench/run_all.py)")
     a = p.parse_args()
     one = run(1, a.seconds, a.clients, a.batch)
     three = run(3, a.seconds, a.clients, a.batch)
     print(f"PostgreSQL batched ingest, {a.batch} events per request, {a.clients} clients")
     print(f"  1 replica : {one:10,.0f} events/s  (baseline)")
     print(f"  3 replicas: {three:10,.0f} events/s  ratio {three / one:.2f}")
+    if a.json:
+        figures = {"one": one, "three": three, "args": vars(a)}
+        Path(a.json).write_text(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ noisy; the ratio (figure / baseline) is what travels between machines.
   versions, 8 features and 2 tags per event, 30 days of history, ~1 % errors, labels arriving late
   as feedback), cached under bench/data/;
 * ingest: bench_ingest_batch.py and bench_ingest_single.py (baseline: the parse-only trivial app
-  under the same uvicorn options);
+  under the same uvicorn options), and bench_replicas.py (PostgreSQL with three replicas;
+  baseline: one replica under the same load);
 * drift: bench_drift.py (baseline: the same scores computed plainly with scipy) and
   bench_drift_trend.py (baseline: one exact /drift call per bucket; and the trivial /healthz);
 * per data size: bench_query.py (baseline: a raw SQL scan of the same rows, in DuckDB), the
@@ -291,6 +292,32 @@ def bench_ingest_single(s: Suite) -> None:
         ]
 
     s.rows += read_rows(step, ["single-event POST /v1/events"], "ingest", "fresh store", rows)
+
+
+def bench_replicas(s: Suite) -> None:
+    argv = ["--seconds", "5" if s.args.quick else "10"]
+    step = s.run("replicas", "bench_replicas.py", argv, timeout=900)
+
+    def rows() -> list[Row]:
+        assert step.result is not None
+        one, three = float(step.result["one"]), float(step.result["three"])
+        a = step.result["args"]
+        return [
+            Row(
+                "PostgreSQL: ingest, batched POST /v1/events, 3 replicas (events/s)",
+                "fresh database",
+                f"{three:,.0f} events/s",
+                f"1 replica, same load: {one:,.0f} events/s",
+                ratio(three / one),
+                "report",
+                "-",
+                f"{a['batch']:,} events per POST from {a['clients']} clients round-robin over "
+                f"the replicas for {a['seconds']:g} s; every acknowledged event stored once; "
+                "PostgreSQL, the replicas and the clients share the machine's cores",
+            )
+        ]
+
+    s.rows += read_rows(step, ["3 replicas vs 1"], "replicas", "fresh database", rows)
 
 
 def bench_drift(s: Suite) -> None:
@@ -780,7 +807,10 @@ def write_report(s: Suite, out: Path, info: dict[str, str], started: dt.datetime
         "- **Ingest** (`bench_ingest_batch.py`, `bench_ingest_single.py`): `python -m modeltower "
         "serve` on a fresh store against `bench/trivial_app.py` (reads and parses the body, "
         "nothing else) under the same uvicorn options, fed the same realistic bodies by the "
-        "same load generator; every accepted event must be stored.",
+        "same load generator; every accepted event must be stored. `bench_replicas.py`: "
+        "batched ingest on PostgreSQL (a throw-away cluster) through three `serve` processes "
+        "on one database, the clients' requests spread round-robin over them; baseline: one "
+        "process under the same load; every acknowledged event must be stored once.",
         "- **Query** (`bench_query.py`): the HTTP endpoints of a real server on the data set; "
         "baseline: a raw DuckDB SQL scan of the same rows with the same filter, in one process, "
         "median of the runs before the server starts and after it stops. The server's memory "
@@ -867,6 +897,7 @@ def main() -> None:
         plan: list[tuple[str, Callable[[], None]]] = [
             ("ingest_batch", lambda: bench_ingest_batch(s)),
             ("ingest_single", lambda: bench_ingest_single(s)),
+            ("replicas", lambda: bench_replicas(s)),
             ("drift", lambda: bench_drift(s)),
             ("drift_trend", lambda: bench_drift_trend(s)),
         ]
