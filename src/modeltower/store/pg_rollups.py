@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import pg_copy, pg_model_rollups, pg_reads, pg_scores, rollup_plan
+from modeltower.store import pg_arrays, pg_model_rollups, pg_reads, pg_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -366,8 +366,8 @@ def _sketch(
 
 def _bins(con: psycopg.Connection, sql: str, params: list[Any]) -> Bins:
     """The (bk, bin, n) rows of ``sql`` as arrays: a month of hourly bins is ~100k rows, which
-    come over as three arrays far faster than as rows (pg_copy)."""
-    got = pg_copy.bigint_arrays(
+    come over as three arrays far faster than as rows (pg_arrays)."""
+    got = pg_arrays.bigint_arrays(
         con,
         "SELECT array_agg(bk::bigint), array_agg(bin::bigint), array_agg(n::bigint) "
         f"FROM ({sql}) AS r",
