@@ -13,6 +13,8 @@ import re
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modeltower.api.responses import send_json
+
 # Endpoints that enforce their own limit while streaming (see the module docstring).
 _STREAMING = re.compile(r"^/v1/(events|feedback)$|^/v1/models/[^/]+/reference$")
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -63,19 +65,8 @@ class BodyLimit:
         await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, send: Send) -> None:
-        payload = too_large_body(self.limit)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"connection", b"close"),  # the rest of the body is never read
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        # the rest of the body is never read
+        await send_json(send, 413, too_large_body(self.limit), [(b"connection", b"close")])
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from modeltower.api.responses import send_json
 from modeltower.config import Settings
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -84,15 +85,4 @@ class AllowedHosts:
 
 
 async def _refuse(send: Send, host: str) -> None:
-    body = refused_body(host)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, 400, refused_body(host))

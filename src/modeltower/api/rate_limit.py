@@ -26,6 +26,8 @@ from collections.abc import Callable
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modeltower.api.responses import send_json
+
 EXEMPT = ("/healthz", "/readyz")
 MAX_KEYS = 100_000  # buckets kept; idle (full) ones are dropped first
 
@@ -135,15 +137,4 @@ class RateLimit:
                 },
             }
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"retry-after", str(retry_after).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await send_json(send, 429, payload, [(b"retry-after", str(retry_after).encode())])

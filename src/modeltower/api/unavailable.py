@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modeltower.api.responses import send_json
 from modeltower.store.availability import RETRY_AFTER_S, StoreUnavailable
 
 
@@ -39,15 +40,4 @@ class UnavailableGuard:
             body = orjson.dumps(
                 {"detail": {"message": f"storage unavailable, retry later: {exc.reason}"}}
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(RETRY_AFTER_S).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, 503, body, [(b"retry-after", str(RETRY_AFTER_S).encode())])
