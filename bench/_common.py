@@ -94,15 +94,32 @@ def code_version() -> str:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and the processes it started, and theirs (the server's decode workers)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(x) for x in task.read_text().split()]
+    return found
+
+
 def proc_cpu(pid: int) -> tuple[float, float]:
-    """CPU seconds (user + system) used so far by a process, and by its main thread alone."""
+    """CPU seconds (user + system) used so far by a process with the processes it started, and
+    by its main thread alone."""
 
     def read(path: str) -> float:
-        with open(path) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open(path) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # exited meanwhile
+            return 0.0
         return (int(fields[11]) + int(fields[12])) / _TICK
 
-    return read(f"/proc/{pid}/stat"), read(f"/proc/{pid}/task/{pid}/stat")
+    total = sum(read(f"/proc/{p}/stat") for p in process_tree(pid))
+    return total, read(f"/proc/{pid}/task/{pid}/stat")
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
@@ -209,8 +226,10 @@ def modeltower_app() -> Any:
     return create_app(from_env())
 
 
-def modeltower_server(config: str, db_path: Path, workdir: Path) -> Server:
-    """A real modeltower server.
+def modeltower_server(
+    config: str, db_path: Path, workdir: Path, serve_args: tuple[str, ...] = ()
+) -> Server:
+    """A real modeltower server (``serve_args``: more options of ``serve``).
 
     For ``httptools+uvloop`` this is exactly ``python -m modeltower serve`` (the command
     ``modeltower.testing.ServerProcess`` runs; uvicorn's "auto" picks httptools + uvloop). For any
@@ -223,6 +242,7 @@ def modeltower_server(config: str, db_path: Path, workdir: Path) -> Server:
     if config == "httptools+uvloop":
         cmd = [PYTHON, "-m", "modeltower", "serve", "--db", str(db_path)]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        cmd += list(serve_args)
         return Server("modeltower", cmd, port, _clean_env(), log)
     cmd = [PYTHON, "-m", "uvicorn", "_common:modeltower_app", "--factory"]
     cmd += ["--app-dir", str(BENCH_DIR), *_uvicorn_flags(port, http, loop)]

@@ -8,6 +8,7 @@ requests in flight at that moment may be stored too and are shown as "unanswered
 
     .venv/bin/python bench/bench_ingest_batch.py [--duration 10] [--connections 8]
         [--events-per-request 1000] [--rounds 1] [--client auto|wrk|python] [--profile]
+        [--ingest-workers N]
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def run_side(
     if side == "baseline":
         server = c.trivial_server(config, wd, parser=args.parser)
     else:
-        server = c.modeltower_server(config, wd / f"batch-{config}-{rnd}.duckdb", wd)
+        extra = () if args.ingest_workers is None else ("--ingest-workers", args.ingest_workers)
+        server = c.modeltower_server(config, wd / f"batch-{config}-{rnd}.duckdb", wd, extra)
     raw = wd / f"pyspy-batch-{side}-{config}-{rnd}.txt" if args.profile else None
     kw = {"connections": args.connections, "threads": args.threads}
     with server:
@@ -88,6 +90,9 @@ def main() -> None:
     ap.add_argument("--parser", choices=["msgspec", "json"], default="msgspec")
     ap.add_argument("--profile", action="store_true", help="py-spy both servers while measured")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument(
+        "--ingest-workers", help="serve --ingest-workers (default: the server's own default)"
+    )
     ap.add_argument("--json", type=Path, help="also write the table to this JSON file")
     args = ap.parse_args()
     client = c.pick_client(args.client)
@@ -190,7 +195,10 @@ def main() -> None:
         f"target: modeltower >= {TARGET_EVENTS_PER_S:,} events/s "
         f"({'met' if best >= TARGET_EVENTS_PER_S else 'missed'}: {best:,.0f})"
     )
-    print("CPU us/ev = server process CPU (all threads) per event; loop us/ev = main thread only")
+    print(
+        "CPU us/ev = server CPU per event (all threads, decode workers included); "
+        "loop us/ev = main thread only"
+    )
     print("accepted = sum of 'accepted' in 2xx answers (baseline: 2xx x events per request)")
     print("lost = accepted events not found by GET metrics count; unanswered in events")
     for name, text in profiles:

@@ -20,7 +20,8 @@ It is measured before the server starts and again after it stops (DuckDB allows 
 file), and the ratios use the median of both.
 
 ``--json PATH`` also writes the medians, the server's memory (VmRSS and VmHWM from
-/proc/<pid>/status after the HTTP queries) and the data set's metadata to PATH.
+/proc/<pid>/status after the HTTP queries, the server's decode worker processes included) and
+the data set's metadata to PATH.
 
     .venv/bin/python bench/bench_query.py [--events 1000000] [--repeat 15] [--regenerate]
         [--label-delay-h 0] [--json PATH]
@@ -388,13 +389,18 @@ RICH = "count,latency_p50,latency_p99,error_rate,accuracy,f1"
 
 
 def proc_memory_kib(pid: int) -> dict[str, int]:
-    """VmRSS (resident now) and VmHWM (peak resident) of a process, in KiB."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0])
+    """VmRSS (resident now) and VmHWM (peak resident) of a process and of the processes it
+    started (the server's decode workers), in KiB: summed, so the peak is an upper bound."""
+    out = {"VmRSS": 0, "VmHWM": 0}
+    for p in c.process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    key, _, value = line.partition(":")
+                    if key in out:
+                        out[key] += int(value.split()[0])
+        except FileNotFoundError:  # exited meanwhile
+            continue
     return out
 
 

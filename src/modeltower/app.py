@@ -40,6 +40,7 @@ from modeltower.api.body_limit import BodyLimit
 from modeltower.api.rate_limit import RateLimit
 from modeltower.api.unavailable import UnavailableGuard
 from modeltower.config import ConfigError, Settings, is_postgres_url
+from modeltower.ingest.decoding import DecodePool, auto_workers
 from modeltower.ingest.limits import Limits
 from modeltower.ingest.writer import Writer
 from modeltower.jobs.drift_summaries import DriftSummaryJob
@@ -199,7 +200,14 @@ def create_app(settings: Settings) -> FastAPI:
             store.close()
             raise
         tags = TagCardinality(store, writer, settings.max_tag_values, settings.max_tag_keys)
-        app.state.ingest = IngestService(writer, Limits.from_settings(settings), tags)
+        limits = Limits.from_settings(settings)
+        workers = settings.ingest_workers
+        decode = DecodePool(
+            limits,
+            settings.max_events_per_request,
+            auto_workers() if workers is None else workers,
+        )
+        app.state.ingest = IngestService(writer, limits, tags, decode)
         app.state.queries = QueryService(store)
         stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
@@ -243,6 +251,7 @@ def create_app(settings: Settings) -> FastAPI:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                     await asyncio.wait_for(t, timeout=5)
+            decode.close()
             writer.stop()
             store.close()
             app.state.writer = None

@@ -34,6 +34,9 @@ class Settings:
     max_tags_per_event: int = 64
     max_tag_values: int = 1000  # distinct values per (model, tag key); more become __other__
     max_tag_keys: int = 100  # distinct tag keys per model; tags of more: __other__: __other__
+    # Processes that decode large event batches (ingest/decoding.py); None: one per core
+    # beyond the first two, at most 2; 0: decode in the server process.
+    ingest_workers: int | None = None
     rate_limit_per_s: float = 0.0  # requests per second per API key or client; 0 = off
     rate_limit_burst: int = 0  # bucket size; 0 = max(1, 2 x rate)
     query_timeout_s: float = 30.0  # one database read; longer ones answer 503 query_timeout
@@ -96,6 +99,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.ingest_workers is not None and not 0 <= self.ingest_workers <= 64:
+            raise ConfigError(f"ingest_workers must be 0-64, got {self.ingest_workers}")
         if self.rate_limit_per_s < 0 or self.rate_limit_burst < 0:
             raise ConfigError("rate_limit_per_s and rate_limit_burst must not be negative")
         if not self.query_timeout_s > 0:

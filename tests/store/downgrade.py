@@ -7,11 +7,25 @@ from modeltower.store.duckdb_store import DuckDBStore
 
 
 def before_deltas(store: DuckDBStore) -> None:
-    """Schema version 11: the rollup deltas folded in and their tables gone (version 12 is
-    applied again at the next open)."""
+    """Schema version 11: the rollup deltas folded in and their table gone (versions 12 and 15
+    are applied again at the next open)."""
     con = store._con
     assert con is not None
     store._fold(con)
+    con.execute("DROP TABLE rollup_delta")
+    con.execute("DELETE FROM schema_migrations WHERE version IN (12, 15)")
+
+
+def before_one_delta_table(store: DuckDBStore) -> None:
+    """Schema version 14: a table of deltas per rollup table, holding the deltas not folded in
+    yet (version 15 is applied again at the next open)."""
+    con = store._con
+    assert con is not None
     for table in duckdb_rollups.TABLES:
-        con.execute(f"DROP TABLE {table}_delta")
-    con.execute("DELETE FROM schema_migrations WHERE version = 12")
+        cols = ", ".join(duckdb_rollups.columns(table))
+        con.execute(
+            f"CREATE TABLE {table}_delta AS SELECT {cols} FROM rollup_delta WHERE tbl = ?",
+            [table],
+        )
+    con.execute("DROP TABLE rollup_delta")
+    con.execute("DELETE FROM schema_migrations WHERE version = 15")

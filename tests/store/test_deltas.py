@@ -9,11 +9,13 @@ import math
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pytest
 from tests.inprocess import MakeApi
+from tests.store import downgrade
 from tests.store.test_rollups import HOUR, S, compare_windows, load
 
 from modeltower.ingest.schema import EventIn, to_columns
@@ -110,17 +112,20 @@ def test_deltas_equal_the_sql_aggregation(sign: int, seed: int) -> None:
     con.execute(duckdb_rollups.SCHEMA_HOURS)
     con.execute(duckdb_scores.SCHEMA)
     con.execute(duckdb_rollups.VERSION_12_SQL)
+    con.execute(duckdb_rollups.VERSION_15_SQL)
     con.register("batch", rows)
     for sql in _reference_sql(sign):
         con.execute(sql)
     got = duckdb_deltas.deltas(rows, sign, sketch=True)
     assert set(got) == set(duckdb_rollups.TABLES)
-    for table, delta in got.items():
-        con.register("delta", delta)
-        con.execute(f"INSERT INTO {table}_delta BY NAME SELECT * FROM delta")
-        con.unregister("delta")
+    con.register("delta", duckdb_rollups.delta_rows(got))
+    con.execute("INSERT INTO rollup_delta BY NAME SELECT * FROM delta")
+    for table in got:
+        cols = ", ".join(duckdb_rollups.columns(table))
         want = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
-        mine = con.execute(f"SELECT * FROM {table}_delta ORDER BY ALL").fetchall()
+        mine = con.execute(
+            f"SELECT {cols} FROM rollup_delta WHERE tbl = ? ORDER BY ALL", [table]
+        ).fetchall()
         assert len(want) == len(mine) > 0, table
         bad = [(w, m) for w, m in zip(want, mine, strict=True) if not _same(w, m)]
         assert not bad, (table, bad[:3])
@@ -138,10 +143,7 @@ def test_no_sketch_and_no_labels_leave_their_tables_out() -> None:
 
 def _delta_rows(store: DuckDBStore) -> int:
     with store.reader() as cur:
-        return sum(
-            int(cur.execute(f"SELECT count(*) FROM {t}_delta").fetchall()[0][0])
-            for t in duckdb_rollups.TABLES
-        )
+        return int(cur.execute("SELECT count(*) FROM rollup_delta").fetchall()[0][0])
 
 
 @pytest.mark.anyio
@@ -197,6 +199,54 @@ def test_deltas_left_by_a_process_are_counted_and_folded_at_the_next_open(
     flt = EventFilter("m", T0 - HOUR_US, T0 + 2 * HOUR_US)
     assert last.aggregate(flt, None, frozenset({PART_OPS}))[0].count == 3
     last.close()
+
+
+def test_a_database_with_a_delta_table_per_rollup_upgrades_keeping_its_deltas(
+    tmp_path: Path,
+) -> None:
+    """Schema version 15 moves the deltas not folded in yet from the seven tables of version
+    14 into one: the counts and the reads stay the same."""
+    path = str(tmp_path / "v14.duckdb")
+    store = DuckDBStore(path)
+    store.open()
+    store.write([_spread_events(0, 3_000, 5)])
+    flt = EventFilter("m", T0 - HOUR_US, T0 + 31 * 86_400 * 1_000_000)
+    parts = frozenset({PART_OPS})
+    before = store.aggregate(flt, DAY_US, parts)
+    pending = store._rollups.pending
+    assert pending == _delta_rows(store) > 0
+    downgrade.before_one_delta_table(store)
+    con = store._con
+    assert con is not None
+    left = sum(
+        int(con.execute(f"SELECT count(*) FROM {t}_delta").fetchall()[0][0])
+        for t in duckdb_rollups.TABLES
+    )
+    assert left == pending
+    con.close()  # killed: no fold at close
+    store._con = None
+    again = DuckDBStore(path)
+    again.open()
+    assert again._rollups.pending == _delta_rows(again) == pending
+    with again.reader() as cur:
+        tables = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert not {f"{t}_delta" for t in duckdb_rollups.TABLES} & tables
+    after = again.aggregate(flt, DAY_US, parts)
+    assert _exact(after) == _exact(before)
+    assert [a.latency_sum for a in after.values()] == pytest.approx(
+        [a.latency_sum for a in before.values()], rel=1e-12
+    )
+    again.write([_spread_events(3_000, 500, 6)])
+    assert sum(a.count for a in again.aggregate(flt, DAY_US, parts).values()) == 3_500
+    again.close()
+
+
+def _exact(aggs: dict[int, Any]) -> dict[int, tuple[int, ...]]:
+    """The counts of aggregates (sums of floats may be added in another order)."""
+    return {
+        k: (a.count, a.errors, a.latency_n, a.labeled, a.matches, a.latency_max)
+        for k, a in aggs.items()
+    }
 
 
 def _spread_events(start: int, n: int, seed: int) -> InsertEvents:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Request
 from modeltower.api import deps
 from modeltower.api.errors import TooManyItems
 from modeltower.api.responses import JSON
-from modeltower.ingest.schema import decode_events, decode_feedback
+from modeltower.ingest.decoding import TooManyEvents
+from modeltower.ingest.schema import decode_feedback
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -105,10 +106,10 @@ async def post_events(request: Request) -> JSON:
     body = await deps.read_body(request, settings.max_body_bytes)
     ndjson = "ndjson" in request.headers.get("content-type", "")
     svc = deps.ingest_service(request)
-    events = decode_events(body, ndjson=ndjson, decoders=svc.decoders)
-    if len(events) > settings.max_events_per_request:
-        raise TooManyItems(len(events), settings.max_events_per_request)
-    res = await svc.events(events)
+    try:
+        res = await svc.body(body, ndjson)
+    except TooManyEvents as exc:
+        raise TooManyItems(exc.count, exc.limit) from None
     return JSON({"accepted": res.accepted, "duplicates": res.duplicates, "ids": res.ids})
 
 

@@ -26,6 +26,8 @@ from modeltower.ingest.schema import (
     Probability,
 )
 
+_json_decode = msgspec.json.decode
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -92,7 +94,7 @@ def decoders(limits: Limits) -> Decoders:
     )
 
 
-def check_key_lengths(events: list[EventIn], cols: EventColumns, limit: int) -> None:
+def check_key_lengths(cols: EventColumns, limit: int) -> None:
     """Refuse feature and tag names longer than ``limit`` (BatchInvalid naming each).
 
     A name is never longer than the JSON text of its object, so a batch whose longest features
@@ -102,9 +104,11 @@ def check_key_lengths(events: list[EventIn], cols: EventColumns, limit: int) -> 
     for field, column in (("features", cols.features), ("tags", cols.tags)):
         if max(map(len, filter(None, column)), default=0) <= limit:
             continue
-        for i, ev in enumerate(events):
-            names = getattr(ev, field)
-            if names and any(len(k) > limit for k in names):
+        for i, text in enumerate(column):
+            if text is None or len(text) <= limit:
+                continue
+            names: dict[str, Any] = _json_decode(text)
+            if any(len(k) > limit for k in names):
                 why = f"longer than {limit} characters (limit max_name_length={limit})"
                 errors.append(FieldError(i, f"{field}[key]", why, limit))
     if errors:

@@ -7,14 +7,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from modeltower.ingest.limits import Limits, check_key_lengths, check_model_names, decoders
+from modeltower.ingest.decoding import DecodePool, events_to_columns
+from modeltower.ingest.limits import Limits, decoders
 from modeltower.ingest.schema import (
+    EventColumns,
     EventIn,
     FeedbackIn,
     events_from_objects,
     feedback_columns,
     feedback_from_objects,
-    to_columns,
 )
 from modeltower.ingest.writer import Writer
 from modeltower.services.tag_limits import TagCardinality
@@ -46,18 +47,31 @@ class IngestService:
     """Turns validated input into committed rows."""
 
     def __init__(
-        self, writer: Writer, limits: Limits | None = None, tags: TagCardinality | None = None
+        self,
+        writer: Writer,
+        limits: Limits,
+        tags: TagCardinality | None,
+        decode: DecodePool,
     ) -> None:
         self.writer = writer
-        self.limits = limits or Limits()
+        self.limits = limits
         self.decoders = decoders(self.limits)  # msgspec types that enforce the limits
         self.tags = tags  # folds tag values beyond the per-key limit into __other__
+        # request bodies into columns, large ones in worker processes
+        self.decode = decode
+
+    async def body(self, body: bytes, ndjson: bool) -> IngestResult:
+        """Events as a request body (JSON or NDJSON): decoded, validated, committed."""
+        return await self.columns(await self.decode.columns(body, ndjson))
 
     async def events(self, events: list[EventIn]) -> IngestResult:
-        cols = to_columns(events, int(time.time() * 1_000_000))
-        check_key_lengths(events, cols, self.limits.max_name_length)
-        check_model_names(cols)
-        folded = await self.tags.fold(events, cols) if self.tags is not None else None
+        """Events already decoded and validated (``events_from_objects``)."""
+        cols = events_to_columns(events, self.limits, int(time.time() * 1_000_000))
+        return await self.columns(cols)
+
+    async def columns(self, cols: EventColumns) -> IngestResult:
+        """Commit validated columns (tag values beyond the limits folded first)."""
+        folded = await self.tags.fold(cols) if self.tags is not None else None
         if folded:
             # Queued just before the events, so both usually share one commit.
             counted = self.writer.submit(TagCardinality.count_op(folded))

@@ -27,7 +27,7 @@ from collections import Counter
 
 import msgspec
 
-from modeltower.ingest.schema import EventColumns, EventIn
+from modeltower.ingest.schema import EventColumns
 from modeltower.ingest.writer import Writer
 from modeltower.store.base import Store
 from modeltower.store.tag_types import AdmitTagValues, CountFoldedTags
@@ -35,6 +35,7 @@ from modeltower.store.tag_types import AdmitTagValues, CountFoldedTags
 OTHER = "__other__"
 MAX_CACHED_TEXTS = 10_000  # tags texts remembered per model for the fast path
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(dict[str, str]).decode
 _EMPTY: frozenset[str] = frozenset()
 
 
@@ -53,9 +54,9 @@ class TagCardinality:
         # model -> tags texts (JSON, as stored) holding known values only; None: no tags
         self._ok: dict[str, set[str | None]] = {}
 
-    async def fold(self, events: list[EventIn], cols: EventColumns) -> dict[tuple[str, str], int]:
-        """Replace values beyond the limit in the events' tags and in their columns (``cols``
-        is ``to_columns(events)``); return the number of values folded per (model, key)."""
+    async def fold(self, cols: EventColumns) -> dict[tuple[str, str], int]:
+        """Replace values beyond the limit in the tags of ``cols`` (their JSON texts); return
+        the number of values folded per (model, key)."""
         # Fast path, without a loop in Python: one model, and every tags text of the batch is
         # one already seen to hold known values only (a batch of a serving process repeats a
         # few tag combinations).
@@ -64,26 +65,29 @@ class TagCardinality:
             ok = self._ok.get(next(iter(models)))
             if ok is not None and ok.issuperset(cols.tags):
                 return {}
-        return await self._fold_slow(events, cols)
+        return await self._fold_slow(cols)
 
-    async def _fold_slow(
-        self, events: list[EventIn], cols: EventColumns
-    ) -> dict[tuple[str, str], int]:
-        for model in dict.fromkeys(ev.model for ev in events):
+    async def _fold_slow(self, cols: EventColumns) -> dict[tuple[str, str], int]:
+        # The tags objects, decoded again from their texts: the columns may come from a decode
+        # worker process (ingest/decoding.py), without the decoded events.
+        all_tags: list[dict[str, str] | None] = [
+            None if t is None else _decode(t) for t in cols.tags
+        ]
+        for model in dict.fromkeys(cols.model):
             if model not in self._known:
                 self._known[model] = await asyncio.to_thread(self.store.tag_values, model)
         limit = self.limit
         candidates: dict[tuple[str, str], dict[str, None]] = {}
-        for ev in events:
-            known = self._known[ev.model]
-            refused_keys = self._refused_keys.get(ev.model, _EMPTY)
-            for k, v in (ev.tags or {}).items():
+        for model, tags in zip(cols.model, all_tags, strict=True):
+            known = self._known[model]
+            refused_keys = self._refused_keys.get(model, _EMPTY)
+            for k, v in (tags or {}).items():
                 vals = known.get(k, _EMPTY)
                 if v == OTHER or k == OTHER or v in vals or len(vals) >= limit:
                     continue
                 if k in refused_keys:  # refused for good: keys never leave the table
                     continue
-                pending = candidates.setdefault((ev.model, k), {})
+                pending = candidates.setdefault((model, k), {})
                 if len(vals) + len(pending) < limit:
                     pending[v] = None
         if candidates:
@@ -102,10 +106,9 @@ class TagCardinality:
                         gone.clear()
                     gone.add(key)
         folded: Counter[tuple[str, str]] = Counter()
-        for i, ev in enumerate(events):
-            tags = ev.tags
+        for i, (model, tags) in enumerate(zip(cols.model, all_tags, strict=True)):
             if tags:
-                known = self._known[ev.model]
+                known = self._known[model]
                 refused = [
                     k
                     for k, v in tags.items()
@@ -114,15 +117,15 @@ class TagCardinality:
                 for k in refused:
                     if k in known:  # a known key: its value goes
                         tags[k] = OTHER
-                        folded[(ev.model, k)] += 1
+                        folded[(model, k)] += 1
                     else:  # a key beyond max_tag_keys goes with its value
                         del tags[k]
                         tags[OTHER] = OTHER
-                        folded[(ev.model, OTHER)] += 1
+                        folded[(model, OTHER)] += 1
                 if refused:
                     cols.tags[i] = _encode(tags).decode()
             # This text now holds known values (or __other__) only: known values stay known.
-            ok = self._ok.setdefault(ev.model, {None})
+            ok = self._ok.setdefault(model, {None})
             if len(ok) < MAX_CACHED_TEXTS:
                 ok.add(cols.tags[i])
         return dict(folded)

@@ -11,8 +11,9 @@ One mechanism keeps them right: :meth:`Updater.add` adds (or with ``sign=-1`` su
 contributions of a set of events, with their feedback applied. Inserted events are added once;
 feedback subtracts its events' contributions before it is applied and adds them after, so a late
 label moves its event between the cells of the event's own minute, hour and day. What it adds
-is appended to a ``*_delta`` table beside each keyed table and folded in later in bulk
-(store/duckdb_deltas.py says why); reads sum both (:func:`source`).
+is appended to one table of deltas (``rollup_delta``, a row of any keyed table, named by its
+``tbl`` column) and folded into the keyed tables later in bulk (store/duckdb_deltas.py says
+why); reads sum both (:func:`source`).
 """
 
 from __future__ import annotations
@@ -231,10 +232,37 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 VERSION_12_SQL = ";\n".join(f"CREATE TABLE {t}_delta AS SELECT * FROM {t} LIMIT 0" for t in TABLES)
 
 
+# Schema version 15: the seven delta tables become one, so that a write appends its deltas
+# with one INSERT instead of seven (each statement costs the writer about a millisecond,
+# whatever its size: most of a commit of a few single events). Its columns are all those of
+# the keyed tables; ``tbl`` names the table a row belongs to, the others are NULL.
+VERSION_15_SQL = ";\n".join(
+    [
+        "CREATE TABLE rollup_delta AS SELECT ''::VARCHAR AS tbl, * FROM ("
+        + " UNION ALL BY NAME ".join(f"(SELECT * FROM {t} LIMIT 0)" for t in TABLES)
+        + ")",
+        *(
+            f"INSERT INTO rollup_delta BY NAME SELECT '{t}' AS tbl, * FROM {t}_delta"
+            for t in TABLES
+        ),
+        *(f"DROP TABLE {t}_delta" for t in TABLES),
+    ]
+)
+
+
+def columns(table: str) -> list[str]:
+    """The columns of a rollup table, in its order: the key, then the values."""
+    extra, values = TABLES[table]
+    return ["model", "version", "grp", "minute", *extra, *values]
+
+
 def source(table: str) -> str:
     """The rows of a rollup table as reads see them: the keyed rows and the deltas not
     folded in yet (a key may repeat: every read sums)."""
-    return f"(SELECT * FROM {table} UNION ALL SELECT * FROM {table}_delta)"
+    cols = ", ".join(columns(table))
+    return (
+        f"(SELECT * FROM {table} UNION ALL SELECT {cols} FROM rollup_delta WHERE tbl = '{table}')"
+    )
 
 
 def _fold_sql(table: str) -> str:
@@ -246,9 +274,17 @@ def _fold_sql(table: str) -> str:
         for v in values
     )
     return (
-        f"INSERT INTO {table} SELECT {keys}, {merged} FROM {table}_delta GROUP BY ALL "
-        f"ON CONFLICT DO UPDATE SET {sets}"
+        f"INSERT INTO {table} SELECT {keys}, {merged} FROM rollup_delta WHERE tbl = '{table}' "
+        f"GROUP BY ALL ON CONFLICT DO UPDATE SET {sets}"
     )
+
+
+def delta_rows(deltas: dict[str, pa.Table]) -> pa.Table:
+    """The rows of ``rollup_delta`` for ``duckdb_deltas.deltas``: every table's rows, named."""
+    named = [
+        rows.add_column(0, "tbl", pa.repeat(table, len(rows))) for table, rows in deltas.items()
+    ]
+    return pa.concat_tables(named, promote_options="default")
 
 
 class Updater:
@@ -267,22 +303,23 @@ class Updater:
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Count the deltas a previous process left (folded in at its next fold)."""
-        self.pending = sum(
-            int(con.execute(f"SELECT count(*) FROM {t}_delta").fetchall()[0][0]) for t in TABLES
-        )
+        self.pending = int(con.execute("SELECT count(*) FROM rollup_delta").fetchall()[0][0])
 
     def add(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, sign: int, sketch: bool) -> None:
         """Add ``sign`` times the contributions of the effective rows ``rows``
         (duckdb_deltas.EFFECTIVE)."""
-        for table, rollup_delta in duckdb_deltas.deltas(rows, sign, sketch).items():
-            con.execute(f"INSERT INTO {table}_delta BY NAME SELECT * FROM rollup_delta")
-            self.pending += rollup_delta.num_rows
+        deltas = duckdb_deltas.deltas(rows, sign, sketch)
+        if not deltas:
+            return
+        new_deltas = delta_rows(deltas)  # read by the INSERT by its name (a replacement scan)
+        con.execute("INSERT INTO rollup_delta BY NAME SELECT * FROM new_deltas")
+        self.pending += new_deltas.num_rows
 
     def compact(self, con: duckdb.DuckDBPyConnection) -> None:
         """Fold every delta into its keyed table (inside the caller's transaction)."""
         for table in TABLES:
             con.execute(_fold_sql(table))
-            con.execute(f"DELETE FROM {table}_delta")
+        con.execute("DELETE FROM rollup_delta")
         self.pending = 0
 
 

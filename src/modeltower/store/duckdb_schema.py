@@ -264,6 +264,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (12, duckdb_rollups.VERSION_12_SQL),  # rollup deltas (store/duckdb_deltas.py)
     # (13 is PostgreSQL's own: covering keys of its model-wide latency tables)
     (14, duckdb_keys.ENDED_SESSIONS),  # signed-out dashboard sessions (store/duckdb_keys.py)
+    (15, duckdb_rollups.VERSION_15_SQL),  # one table of rollup deltas for the seven
 ]
 
 
