@@ -29,6 +29,7 @@ DUCKDB_ONLY = (
     "tests/health/test_snapshots.py::test_migration_2_adds_snapshots_to_an_existing_database",
     "tests/store_pg/",
     "tests/store/test_deltas.py",
+    "tests/store/test_feedback_time.py",
     "tests/store/test_feature_reads.py",
     "tests/faults/test_write_refused.py::test_duckdb_reopens_a_database_invalidated_by",
 )

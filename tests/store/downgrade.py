@@ -29,3 +29,12 @@ def before_one_delta_table(store: DuckDBStore) -> None:
         )
     con.execute("DROP TABLE rollup_delta")
     con.execute("DELETE FROM schema_migrations WHERE version = 15")
+
+
+def before_feedback_times(store: DuckDBStore) -> None:
+    """Schema version 15: feedback rows without the time of their event (version 16 is
+    applied again at the next open)."""
+    con = store._con
+    assert con is not None
+    con.execute("ALTER TABLE feedback DROP COLUMN ev_ts")
+    con.execute("DELETE FROM schema_migrations WHERE version = 16")

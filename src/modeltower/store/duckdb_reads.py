@@ -23,6 +23,8 @@ from modeltower.store.base import (
     WindowAggregate,
 )
 
+#: Parts [lo, hi) of a window, in microseconds (the edges that rollups do not answer).
+Spans = list[tuple[int, int]]
 _EPS = float(np.finfo(np.float64).eps)
 _Q_NAMES = list(PERCENTILES)
 _Q_LIST = "[" + ", ".join(repr(PERCENTILES[n]) for n in _Q_NAMES) + "]"
@@ -34,13 +36,21 @@ def json_path(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
+def span_sql(column: str, spans: Spans) -> tuple[str, list[Any]]:
+    """``column`` in one of the [lo, hi) ``spans`` (at least one)."""
+    sql = " OR ".join(f"({column} >= ? AND {column} < ?)" for _ in spans)
+    return f"({sql})", [x for span in spans for x in span]
+
+
 def event_where(
-    flt: EventFilter, prefix: str = "", start_us: int | None = None
+    flt: EventFilter, prefix: str = "", spans: Spans | None = None
 ) -> tuple[str, list[Any]]:
-    """The WHERE condition selecting ``flt``'s events (columns qualified by ``prefix``)."""
+    """The WHERE condition selecting ``flt``'s events (columns qualified by ``prefix``), those
+    of the time ``spans`` when given (all of them inside the window)."""
     e = prefix
-    where = [f"{e}model = ?", f"{e}ts >= ?", f"{e}ts < ?"]
-    params: list[Any] = [flt.model, flt.start_us if start_us is None else start_us, flt.end_us]
+    in_spans, span_params = span_sql(f"{e}ts", spans or [(flt.start_us, flt.end_us)])
+    where = [f"{e}model = ?", in_spans]
+    params: list[Any] = [flt.model, *span_params]
     if flt.version is not None:
         where.append(f"{e}version = ?")
         params.append(flt.version)
@@ -54,17 +64,21 @@ def event_where(
 
 
 def _base(
-    flt: EventFilter, bucket_us: int | None, start_us: int | None = None
+    flt: EventFilter, bucket_us: int | None, spans: Spans | None = None
 ) -> tuple[str, list[Any]]:
-    """The filtered events with feedback applied, one row per event, with its bucket index."""
+    """The filtered events with feedback applied, one row per event, with its bucket index
+    (counted from the window's start also when ``spans`` select a part of it)."""
     params: list[Any] = []
     if bucket_us:
         bucket = "((e.ts - ?) // ?)"
         params += [flt.start_us, bucket_us]
     else:
         bucket = "0"
-    params.append(flt.model)
-    where, where_params = event_where(flt, "e.", start_us)
+    # Only the feedback of events in the time range (ev_ts is the event's ts): joining all of
+    # the model's feedback would cost a scan of all its keys, also for a window of a minute.
+    fb_spans, fb_params = span_sql("ev_ts", spans or [(flt.start_us, flt.end_us)])
+    params += [flt.model, *fb_params]
+    where, where_params = event_where(flt, "e.", spans)
     params += where_params
     sql = f"""
         SELECT {bucket} AS b, e.ts, e.prediction, e.prediction_num, e.score, e.scores,
@@ -74,7 +88,8 @@ def _base(
                coalesce(f.converted, e.converted) AS conv,
                coalesce(f.revenue, e.revenue) AS rev
         FROM events e
-        LEFT JOIN (SELECT k, label, label_num, converted, revenue FROM feedback WHERE model = ?) f
+        LEFT JOIN (SELECT k, label, label_num, converted, revenue FROM feedback
+                   WHERE model = ? AND {fb_spans}) f
                ON f.k = e.k
         WHERE {where}
     """
@@ -82,7 +97,7 @@ def _base(
 
 
 def _latency_base(
-    flt: EventFilter, bucket_us: int | None, start_us: int | None = None
+    flt: EventFilter, bucket_us: int | None, spans: Spans | None = None
 ) -> tuple[str, list[Any]]:
     """The filtered events' bucket, time and latency: what percentiles need. Feedback is not
     joined (it never changes a latency), which makes these scans several times cheaper."""
@@ -92,7 +107,7 @@ def _latency_base(
         params += [flt.start_us, bucket_us]
     else:
         bucket = "0"
-    where, where_params = event_where(flt, "e.", start_us)
+    where, where_params = event_where(flt, "e.", spans)
     return f"SELECT {bucket} AS b, e.ts, e.latency_ms FROM events e WHERE {where}", [
         *params,
         *where_params,
@@ -103,24 +118,53 @@ _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
+# The grouping sets of one aggregate query: ops per bucket, confusion per bucket and (label,
+# prediction), business per bucket and group.
+_SETS = {PART_OPS: (), PART_CONFUSION: ("lab", "prediction"), PART_BUSINESS: ("grp",)}
+
+
+def _grouping(wanted: set[str]) -> tuple[str, str, dict[int, str]]:
+    """The GROUPING SETS clause, the select list of the key columns (with the set's tag first)
+    and the part of each tag: GROUPING() of the key columns is a bit mask of those a set does
+    not group by."""
+    order = [p for p in (PART_OPS, PART_CONFUSION, PART_BUSINESS) if p in wanted]
+    keys = [c for p in order for c in _SETS[p]]
+    tags = {
+        sum(1 << (len(keys) - 1 - i) for i, c in enumerate(keys) if c not in _SETS[p]): p
+        for p in order
+    }
+    sets = ", ".join("(" + ", ".join(["b", *_SETS[p]]) + ")" for p in order)
+    tag = f"GROUPING({', '.join(keys)})" if keys else "0"
+    select = ", ".join(
+        [tag, "b"] + [c if c in keys else "NULL" for c in ("lab", "prediction", "grp")]
+    )
+    return sets, select, tags
+
+
 def aggregate(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
     bucket_us: int | None,
     parts: frozenset[str],
-    start_us: int | None = None,
+    spans: Spans | None = None,
     piece: bool = False,
 ) -> dict[int, WindowAggregate]:
-    """Aggregates per bucket; buckets without events are absent. With ``start_us`` only events
-    from then on are read (buckets still count from ``flt.start_us``). A ``piece`` of a larger
-    window keeps its "(none)" business group for the caller to decide on."""
-    base, params = _base(flt, bucket_us, start_us)
+    """Aggregates per bucket; buckets without events are absent. With ``spans`` only the events
+    of those parts of the window are read (buckets still count from ``flt.start_us``). A
+    ``piece`` of a larger window keeps its "(none)" business group for the caller to decide on.
+
+    One scan answers all parts (GROUPING SETS): each scan of raw events joins their feedback,
+    which costs more than the aggregation itself."""
+    wanted = {PART_OPS} if parts & {PART_OPS, PART_QUANTILES, PART_REGRESSION} else set()
+    wanted |= parts & {PART_CONFUSION, PART_BUSINESS}
     out: dict[int, WindowAggregate] = {}
-    if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
-        quant = f", quantile_cont(latency_ms, {_Q_LIST})" if PART_QUANTILES in parts else ", NULL"
+    if wanted:
+        base, params = _base(flt, bucket_us, spans)
+        sets, select, tags = _grouping(wanted)
         sql = f"""
             WITH ev AS ({base})
-            SELECT b, count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
+            SELECT {select},
+                   count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
                    max(latency_ms),
                    count(*) FILTER (WHERE {_CLS}),
                    count(*) FILTER (WHERE {_CLS} AND lab = prediction),
@@ -129,68 +173,75 @@ def aggregate(
                    sum((labn - prediction_num) * (labn - prediction_num)) FILTER (WHERE {_REG}),
                    sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r})) FILTER (WHERE {_REG}),
                    avg(labn) FILTER (WHERE {_REG}),
-                   var_pop(labn) FILTER (WHERE {_REG})
-                   {quant}
-            FROM ev GROUP BY b
-        """
-        for row in cur.execute(sql, params).fetchall():
-            b = int(row[0])
-            reg_n = int(row[8])
-            reg = None
-            if reg_n and PART_REGRESSION in parts:
-                reg = RegressionAggregate(
-                    n=reg_n,
-                    sum_abs_err=float(row[9]),
-                    sum_sq_err=float(row[10]),
-                    sum_ape=float(row[11]),
-                    mean_y=float(row[12]),
-                    m2_y=float(row[13]) * reg_n,
-                )
-            q = row[14]
-            out[b] = WindowAggregate(
-                count=int(row[1]),
-                errors=int(row[2]),
-                latency_n=int(row[3]),
-                latency_sum=float(row[4]),
-                latency_max=None if row[5] is None else float(row[5]),
-                quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
-                labeled=int(row[6]),
-                matches=int(row[7]),
-                regression=reg,
-            )
-    if PART_CONFUSION in parts:
-        sql = f"""
-            WITH ev AS ({base})
-            SELECT b, lab, prediction, count(*) FROM ev WHERE {_CLS} GROUP BY ALL
-        """
-        for b, lab, pred, n in cur.execute(sql, params).fetchall():
-            out.setdefault(int(b), WindowAggregate()).confusion[(lab, pred)] = int(n)
-    if PART_BUSINESS in parts:
-        sql = f"""
-            WITH ev AS ({base})
-            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
+                   var_pop(labn) FILTER (WHERE {_REG}),
+                   count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
                    count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
-            FROM ev GROUP BY b, grp
+            FROM ev GROUP BY GROUPING SETS ({sets})
         """
-        for b, grp, n, conv, rev, known in cur.execute(sql, params).fetchall():
-            agg = out.setdefault(int(b), WindowAggregate())
-            if grp is None:
-                agg.ungrouped_known += int(known)
-            name = UNGROUPED if grp is None else grp
-            agg.business[name] = GroupOutcome(
-                count=int(n), conversions=int(conv), revenue=float(rev)
-            )
+        rows = cur.execute(sql, params).fetchall()
+        # ops rows first: the others add to the aggregate of their bucket
+        rows.sort(key=lambda r: tags[r[0]] != PART_OPS)
+        for row in rows:
+            _add_row(out, tags[row[0]], row, parts)
+    if PART_QUANTILES in parts:
+        for b, q in quantiles(cur, flt, bucket_us, spans).items():
+            if b in out:
+                out[b].quantiles = q
     if not piece:
         for agg in out.values():
             agg.drop_unknown_ungrouped()
     return out
 
 
+def _add_row(
+    out: dict[int, WindowAggregate], part: str, row: tuple[Any, ...], parts: frozenset[str]
+) -> None:
+    """One row of the aggregate query (of grouping set ``part``) into ``out``."""
+    b = int(row[1])
+    if part == PART_OPS:
+        reg_n = int(row[12])
+        reg = None
+        if reg_n and PART_REGRESSION in parts:
+            reg = RegressionAggregate(
+                n=reg_n,
+                sum_abs_err=float(row[13]),
+                sum_sq_err=float(row[14]),
+                sum_ape=float(row[15]),
+                mean_y=float(row[16]),
+                m2_y=float(row[17]) * reg_n,
+            )
+        out[b] = WindowAggregate(
+            count=int(row[5]),
+            errors=int(row[6]),
+            latency_n=int(row[7]),
+            latency_sum=float(row[8]),
+            latency_max=None if row[9] is None else float(row[9]),
+            labeled=int(row[10]),
+            matches=int(row[11]),
+            regression=reg,
+        )
+    elif part == PART_CONFUSION:
+        if row[10]:  # classified, labeled events of this (label, prediction)
+            out.setdefault(b, WindowAggregate()).confusion[(row[2], row[3])] = int(row[10])
+    else:
+        agg = out.setdefault(b, WindowAggregate())
+        grp = row[4]
+        if grp is None:
+            agg.ungrouped_known += int(row[20])
+        name = UNGROUPED if grp is None else grp
+        agg.business[name] = GroupOutcome(
+            count=int(row[5]), conversions=int(row[18]), revenue=float(row[19])
+        )
+
+
 def quantiles(
-    cur: duckdb.DuckDBPyConnection, flt: EventFilter, bucket_us: int | None
+    cur: duckdb.DuckDBPyConnection,
+    flt: EventFilter,
+    bucket_us: int | None,
+    spans: Spans | None = None,
 ) -> dict[int, dict[str, float]]:
-    """Exact latency percentiles per bucket."""
-    base, params = _latency_base(flt, bucket_us)
+    """Exact latency percentiles per bucket (of the events of ``spans`` when given)."""
+    base, params = _latency_base(flt, bucket_us, spans)
     sql = f"""
         WITH ev AS ({base})
         SELECT b, quantile_cont(latency_ms, {_Q_LIST}) FROM ev
@@ -207,11 +258,12 @@ def latency_bins(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
     bucket_us: int | None,
-    start_us: int | None,
+    spans: Spans,
     bin_sql: str,
 ) -> list[tuple[Any, ...]]:
-    """Latency sketch bins (``bin_sql`` of ``latency_ms``) of raw events: (bucket, bin, n)."""
-    base, params = _latency_base(flt, bucket_us, start_us)
+    """Latency sketch bins (``bin_sql`` of ``latency_ms``) of the raw events of ``spans``:
+    (bucket, bin, n)."""
+    base, params = _latency_base(flt, bucket_us, spans)
     sql = f"""
         WITH ev AS ({base})
         SELECT b, {bin_sql} AS bin, count(*) FROM ev WHERE latency_ms IS NOT NULL GROUP BY ALL
@@ -224,7 +276,7 @@ def rolling_quantiles(
 ) -> dict[int, dict[str, float]]:
     """Exact percentiles of latency over the trailing window that ends at each bucket's end."""
     n_buckets = -(-(flt.end_us - flt.start_us) // bucket_us)
-    base, params = _latency_base(flt, None, start_us=flt.start_us + bucket_us - rolling_us)
+    base, params = _latency_base(flt, None, [(flt.start_us + bucket_us - rolling_us, flt.end_us)])
     sql = f"""
         WITH ev AS ({base}), bk AS (SELECT range AS bi FROM range(0, ?))
         SELECT bk.bi, quantile_cont(ev.latency_ms, {_Q_LIST})

@@ -52,10 +52,10 @@ from modeltower.store.rollup_plan import (
     Policy,
     Ranges,
     decode,
+    edge_spans,
     hour_span,
     levels,
     split,
-    until,
 )
 
 __all__ = ["SKETCH_ALPHA", "Policy", "score_histograms", "split", "window_aggregate"]
@@ -424,10 +424,10 @@ def window_aggregate(
         for level, ranges in enumerate(levels(a, b, units, flt, bucket_us))
         if ranges
     ]
-    pieces += [
-        duckdb_reads.aggregate(cur, until(flt, a), bucket_us, raw_parts, piece=True),
-        duckdb_reads.aggregate(cur, flt, bucket_us, raw_parts, start_us=b, piece=True),
-    ]
+    # Both edges in one read: each read of raw events costs a scan of the window's row groups.
+    edges = edge_spans(flt, a, b)
+    if edges:
+        pieces.append(duckdb_reads.aggregate(cur, flt, bucket_us, raw_parts, edges, piece=True))
     out: dict[int, WindowAggregate] = {}
     for piece in pieces:
         for k, agg in piece.items():
@@ -460,11 +460,9 @@ def _sketch_quantiles(
                 out[k].quantiles = q
         return
     ha, hb = span
-    edges = [
-        duckdb_reads.latency_bins(cur, until(flt, ha), bucket_us, None, BIN_SQL),
-        duckdb_reads.latency_bins(cur, flt, bucket_us, hb, BIN_SQL),
-    ]
-    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, ha, hb), *map(bins_of_rows, edges))
+    spans = edge_spans(flt, ha, hb)
+    edges = duckdb_reads.latency_bins(cur, flt, bucket_us, spans, BIN_SQL) if spans else []
+    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, ha, hb), bins_of_rows(edges))
     for k, q in got.items():
         if k in out:
             out[k].quantiles = q
@@ -482,5 +480,5 @@ def score_histograms(
         stored=lambda table, ranges: duckdb_scores.stored_rows(
             cur, source(table), *_where(flt, ranges), b
         ),
-        raw=lambda f, start: duckdb_scores.edge_rows(cur, f, bucket_us, start),
+        raw=lambda f, spans: duckdb_scores.edge_rows(cur, f, bucket_us, spans),
     )

@@ -71,10 +71,12 @@ def edge_rows(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
     bucket_us: int | None,
-    start_us: int | None,
+    spans: duckdb_reads.Spans,
 ) -> ScoreRows:
-    """The histogram rows of the raw events of ``flt`` (from ``start_us``), per bucket."""
-    base, params = duckdb_reads._base(flt, bucket_us, start_us)
+    """The histogram rows of the raw events of ``flt`` in ``spans``, per bucket."""
+    if not spans:
+        return []
+    base, params = duckdb_reads._base(flt, bucket_us, spans)
     rows: ScoreRows = cur.execute(
         f"""
         WITH ev AS ({base})

@@ -131,9 +131,11 @@ _MERGE_FEEDBACK = """
            CASE WHEN n.label IS NOT NULL THEN n.label_num ELSE o.label_num END AS label_num,
            coalesce(n.converted, o.converted) AS converted,
            coalesce(n.revenue, o.revenue) AS revenue,
-           ?::BIGINT AS updated_at
+           ?::BIGINT AS updated_at,
+           e.ts AS ev_ts
     FROM (SELECT md5_number(model || chr(0) || id) AS k, * FROM batch_feedback) n
     LEFT JOIN feedback o ON o.k = n.k
+    LEFT JOIN feedback_events e ON e.k = n.k
 """
 _INDEX_MEMORY = "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
 _MEMORY_LIMIT = "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"

@@ -45,6 +45,13 @@ def add(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> None:
 def settle(con: duckdb.DuckDBPyConnection, first_seq: int, last_seq: int) -> bool:
     """Events with seq in (first_seq, last_seq] were stored: their feedback waits no more.
     Returns whether some feedback is still waiting."""
+    # The feedback learns its event's time (reads of a time range find it by that).
+    con.execute(
+        "UPDATE feedback SET ev_ts = e.ts FROM events e "
+        "WHERE e.seq > ? AND e.seq <= ? AND e.k = feedback.k "
+        "AND feedback.k IN (SELECT k FROM feedback_waiting)",
+        [first_seq, last_seq],
+    )
     con.execute(
         "DELETE FROM feedback_waiting WHERE k IN (SELECT k FROM events WHERE seq > ? AND seq <= ?)",
         [first_seq, last_seq],

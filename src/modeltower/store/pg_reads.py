@@ -338,7 +338,7 @@ def export(con: psycopg.Connection, flt: EventFilter, fmt: str, path: str) -> in
         mem.unregister("pg_rows")
         mem.execute(
             "CREATE TABLE feedback (k UHUGEINT, model VARCHAR, label VARCHAR, label_num DOUBLE, "
-            "converted BOOLEAN, revenue DOUBLE)"
+            "converted BOOLEAN, revenue DOUBLE, ev_ts BIGINT)"
         )
         return duckdb_reads.export(mem, flt, fmt, path)
     finally:

@@ -388,5 +388,7 @@ def score_histograms(
         stored=lambda table, ranges: pg_scores.stored_rows(
             con, pg_model_rollups.score_table(table, flt), *_where(flt, ranges), b
         ),
-        raw=lambda f, start: pg_scores.edge_rows(con, f, bucket_us, start),
+        raw=lambda f, spans: [
+            row for lo, hi in spans for row in pg_scores.edge_rows(con, until(f, hi), bucket_us, lo)
+        ],
     )

@@ -169,6 +169,12 @@ def until(flt: EventFilter, end_us: int) -> EventFilter:
     return EventFilter(flt.model, flt.start_us, end_us, flt.version, flt.group, flt.tags)
 
 
+def edge_spans(flt: EventFilter, a_us: int, b_us: int) -> Ranges:
+    """The parts of ``flt``'s window before ``a_us`` and from ``b_us`` on (what rollups of
+    [a_us, b_us) leave to raw events), the empty ones left out."""
+    return [(lo, hi) for lo, hi in ((flt.start_us, a_us), (b_us, flt.end_us)) if hi > lo]
+
+
 #: Rows of score histogram bins: (bucket, true label, bin, n, Σ ln(clip(p)), Σ ln(clip(1 − p))).
 ScoreRows = list[tuple[Any, ...]]
 
@@ -178,10 +184,10 @@ def score_histograms(
     bucket_us: int | None,
     policy: Policy,
     stored: Callable[[str, Ranges], ScoreRows],
-    raw: Callable[[EventFilter, int | None], ScoreRows],
+    raw: Callable[[EventFilter, Ranges], ScoreRows],
 ) -> dict[int, ScoreHistogram] | None:
     """Score histograms per bucket from the hourly and daily rollups (``stored(table, ranges)``)
-    plus the raw edges (``raw(filter, start_us)``), or None when the window's scores are to be
+    plus the raw edges (``raw(filter, spans)``, spans of the filter's window), or None when the window's scores are to be
     read raw: short or tagged windows, windows with class-probability objects, and windows of
     at most ``policy.exact_scores_max`` scored events."""
     span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
@@ -193,8 +199,7 @@ def score_histograms(
     for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
         if ranges:
             rows += stored(table, ranges)
-    rows += raw(until(flt, ha), None)
-    rows += raw(flt, hb)
+    rows += raw(flt, edge_spans(flt, ha, hb))
     out: dict[int, ScoreHistogram] = {}
     for bk, lab, bin_, n, lp, l1p in rows:
         if n:
