@@ -79,3 +79,17 @@ def test_watchdog_cancels_only_blocks_past_their_deadline() -> None:
         cur.execute("SELECT count(*) FROM range(100000000000) a").fetchall()
     time.sleep(0.1)  # a finished block's deadline passing later cancels nothing
     assert cur.execute("SELECT 1").fetchall() == [(1,)]
+
+
+def test_a_deadline_that_passes_between_two_statements_is_a_timeout() -> None:
+    """The cancel finds no statement running (DuckDB drops it) and the block's next statement
+    runs to its end: the block still fails, as one past its deadline."""
+    import duckdb
+
+    wd = Watchdog()
+    cur = duckdb.connect().cursor()
+    with pytest.raises(QueryTimeout), wd.guard(cur.interrupt, 0.05):
+        assert cur.execute("SELECT 1").fetchall() == [(1,)]
+        time.sleep(0.2)  # the deadline passes here, between the statements
+        assert cur.execute("SELECT 2").fetchall() == [(2,)]
+    assert cur.execute("SELECT 3").fetchall() == [(3,)]

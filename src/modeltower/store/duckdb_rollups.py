@@ -352,43 +352,71 @@ def aggregate(
     flt: EventFilter,
     bucket_us: int | None,
     parts: frozenset[str],
-    ranges: Ranges,
-    level: int = 0,
+    per_level: list[Ranges],
 ) -> dict[int, WindowAggregate]:
-    """Aggregates of the units in ``ranges`` of rollup level ``level`` per bucket (quantiles
-    left out)."""
-    _, ops_table, confusion_table = LEVELS[level]
-    ops, confusion_rows = source(ops_table), source(confusion_table)
-    where, params = _where(flt, ranges)
+    """Aggregates of the units in ``per_level[i]`` of each rollup level ``i`` per bucket
+    (quantiles left out): two queries whatever the levels, one for the ops and business
+    sums per bucket and group, one for the confusion counts (each statement costs a few
+    milliseconds of its own, more than these small reads)."""
     b = _bucket(flt, bucket_us)
-    minutes = cur.execute(
-        f"""
-        SELECT {b} AS bk, sum(n), sum(errors), sum(lat_n), sum(lat_sum), max(lat_max),
-               sum(cls_n), sum(cls_match), sum(reg_n), sum(reg_abs), sum(reg_sq), sum(reg_ape),
-               sum(reg_y), sum(reg_y2)
-        FROM {ops} WHERE {where} GROUP BY bk HAVING sum(n) > 0
-        """,
+    ops_sql: list[str] = []
+    confusion_sql: list[str] = []
+    params: list[Any] = []
+    for level, ranges in enumerate(per_level):
+        if not ranges:
+            continue
+        _, ops_table, confusion_table = LEVELS[level]
+        where, where_params = _where(flt, ranges)
+        ops_sql.append(
+            f"SELECT {b} AS bk, grp, {', '.join(OPS_VALUES)} FROM {source(ops_table)} WHERE {where}"
+        )
+        confusion_sql.append(
+            f"SELECT {b} AS bk, lab, pred, n FROM {source(confusion_table)} WHERE {where}"
+        )
+        params += where_params
+    if not ops_sql:
+        return {}
+    by_group = cur.execute(
+        f"SELECT bk, grp, {MERGED_OPS} FROM ({' UNION ALL '.join(ops_sql)}) GROUP BY bk, grp",
         params,
     ).fetchall()
     confusion = []
     if PART_CONFUSION in parts:
         confusion = cur.execute(
-            f"SELECT {b} AS bk, lab, pred, sum(n) FROM {confusion_rows} WHERE {where} "
+            f"SELECT bk, lab, pred, sum(n) FROM ({' UNION ALL '.join(confusion_sql)}) "
             "GROUP BY ALL HAVING sum(n) > 0",
             params,
         ).fetchall()
-    business = []
-    if PART_BUSINESS in parts:
-        business = cur.execute(
-            f"""
-            SELECT {b} AS bk, grp, sum(n), sum(conv_n), sum(rev_sum), sum(conv_known) + sum(rev_known)
-            FROM {ops}
-            WHERE {where} GROUP BY ALL
-            HAVING sum(n) > 0
-            """,
-            params,
-        ).fetchall()
+    minutes, business = _per_bucket(by_group, parts)
     return decode(minutes, confusion, business, parts, NONE_KEY)
+
+
+def _per_bucket(
+    by_group: list[tuple[Any, ...]], parts: frozenset[str]
+) -> tuple[list[list[Any]], list[tuple[Any, ...]]]:
+    """The rows that ``decode`` takes, from ops sums per bucket and group: the sums per bucket
+    (of the columns before the business ones) and the business rows per bucket and group."""
+    n_ops = OPS_VALUES.index("conv_n")
+    i_max = OPS_VALUES.index("lat_max")
+    buckets: dict[Any, list[Any]] = {}
+    business = []
+    for row in by_group:
+        bk, grp, values = row[0], row[1], row[2:]
+        acc = buckets.get(bk)
+        if acc is None:
+            buckets[bk] = list(values[:n_ops])
+        else:
+            for i in range(n_ops):
+                if i == i_max:
+                    if values[i] is not None and (acc[i] is None or values[i] > acc[i]):
+                        acc[i] = values[i]
+                else:
+                    acc[i] += values[i]
+        if PART_BUSINESS in parts and values[0] > 0:
+            conv, known, rev, rev_known = values[n_ops:]
+            business.append((bk, grp, values[0], conv, rev, known + rev_known))
+    minutes = [[bk, *acc] for bk, acc in buckets.items() if acc[0] > 0]
+    return minutes, business
 
 
 def sketch_bins(
@@ -419,11 +447,7 @@ def window_aggregate(
     a, b = cut
     raw_parts = parts - {PART_QUANTILES}
     units = tuple(unit for unit, _, _ in LEVELS)
-    pieces = [
-        aggregate(cur, flt, bucket_us, parts, ranges, level)
-        for level, ranges in enumerate(levels(a, b, units, flt, bucket_us))
-        if ranges
-    ]
+    pieces = [aggregate(cur, flt, bucket_us, parts, levels(a, b, units, flt, bucket_us))]
     # Both edges in one read: each read of raw events costs a scan of the window's row groups.
     edges = edge_spans(flt, a, b)
     if edges:
