@@ -376,8 +376,11 @@ def aggregate(
         params += where_params
     if not ops_sql:
         return {}
+    # per group only when the business sums are asked for: timeseries of a month would read
+    # a row per hour and group instead of one per hour
+    grp = "grp" if PART_BUSINESS in parts else "NULL"
     by_group = cur.execute(
-        f"SELECT bk, grp, {MERGED_OPS} FROM ({' UNION ALL '.join(ops_sql)}) GROUP BY bk, grp",
+        f"SELECT bk, {grp}, {MERGED_OPS} FROM ({' UNION ALL '.join(ops_sql)}) GROUP BY ALL",
         params,
     ).fetchall()
     confusion = []
