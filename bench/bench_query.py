@@ -635,7 +635,7 @@ def report(
                 med(svc["sql_join"]) / base24,
             ],
             [
-                "store.aggregate (ops+quantiles, confusion, business: 3 queries)",
+                "store.aggregate (rollups, the raw edges, percentiles)",
                 med(svc["aggregate"]) * 1e3,
                 med(svc["aggregate"]) / base24,
             ],
