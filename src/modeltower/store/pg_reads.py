@@ -54,10 +54,24 @@ def event_where(
     return " AND ".join(where), params
 
 
+_FEEDBACK_JOIN = "LEFT JOIN feedback f ON f.model = e.model AND f.id = e.id"
+# Feedback of each event found by its key (the LIMIT keeps PostgreSQL from turning the lookup
+# into a join it may plan as a hash of all the model's feedback, as it did for the edges of a
+# window: ~90 ms at 1M events for an hour of them, against a few for the lookups).
+_FEEDBACK_PER_EVENT = """LEFT JOIN LATERAL (
+            SELECT label, label_num, converted, revenue FROM feedback
+            WHERE model = e.model AND id = e.id LIMIT 1) f ON true"""
+
+
 def base(
-    flt: EventFilter, bucket_us: int | None, start_us: int | None = None, extra: str = ""
+    flt: EventFilter,
+    bucket_us: int | None,
+    start_us: int | None = None,
+    extra: str = "",
+    per_event: bool = False,
 ) -> tuple[str, list[Any]]:
-    """The filtered events with feedback applied, one row per event, with its bucket index."""
+    """The filtered events with feedback applied, one row per event, with its bucket index;
+    ``per_event`` looks each event's feedback up by key (for a few events: a window's edges)."""
     params: list[Any] = []
     if bucket_us:
         bucket = "((e.ts - %s::bigint) / %s::bigint)"
@@ -74,7 +88,7 @@ def base(
                coalesce(f.converted, e.converted) AS conv,
                coalesce(f.revenue, e.revenue) AS rev
         FROM events e
-        LEFT JOIN feedback f ON f.model = e.model AND f.id = e.id
+        {_FEEDBACK_PER_EVENT if per_event else _FEEDBACK_JOIN}
         WHERE {where}
     """
     return sql, params
@@ -127,8 +141,9 @@ def aggregate(
 ) -> dict[int, WindowAggregate]:
     """Aggregates per bucket; buckets without events are absent. With ``start_us`` only events
     from then on are read (buckets still count from ``flt.start_us``). A ``piece`` of a larger
-    window keeps its "(none)" business group for the caller to decide on."""
-    sql_base, params = base(flt, bucket_us, start_us)
+    window (its edges) keeps its "(none)" business group for the caller to decide on, and looks
+    the feedback of its few events up by key."""
+    sql_base, params = base(flt, bucket_us, start_us, per_event=piece)
     out: dict[int, WindowAggregate] = {}
     if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
         quant = (

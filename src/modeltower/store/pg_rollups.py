@@ -97,6 +97,13 @@ BIN_SQL = (
 )
 _EPS = 2.220446049250313e-16
 _GROUP = "GROUP BY 1, 2, 3, 4"
+# Schema version 17: the minute-level tables by model and minute. Their keys lead with version
+# and group, so a window's partial hours (read per minute) scanned all of a model's rows:
+# ~35 ms at 1M events for the minutes of one hour.
+VERSION_17_SQL = """
+CREATE INDEX rollup_minute_by_minute ON rollup_minute (model, minute);
+CREATE INDEX rollup_confusion_by_minute ON rollup_confusion (model, minute);
+"""
 LEVELS = (
     (MINUTE_US, "rollup_minute", "rollup_confusion"),
     (HOUR_US, "rollup_hour", "rollup_hour_confusion"),

@@ -240,6 +240,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     # (11 and 12 are DuckDB's own: its key set and rollup deltas)
     (13, pg_model_rollups.version_13_sql()),  # covering keys of the model-wide latency bins
     (14, pg_keys.ENDED_SESSIONS),  # signed-out dashboard sessions (store/pg_keys.py)
+    # (15 and 16 are DuckDB's own: one delta table, feedback with its event's time)
+    (17, pg_rollups.VERSION_17_SQL),  # the minute-level rollups by model and minute
 ]
 
 

@@ -76,7 +76,7 @@ def edge_rows(
     start_us: int | None,
 ) -> ScoreRows:
     """The histogram rows of the raw events of ``flt`` (from ``start_us``), per bucket."""
-    base, params = pg_reads.base(flt, bucket_us, start_us)
+    base, params = pg_reads.base(flt, bucket_us, start_us, per_event=True)
     rows: ScoreRows = con.execute(
         f"""
         WITH ev AS ({base})
