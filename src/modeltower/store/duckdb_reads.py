@@ -118,6 +118,29 @@ _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
+# The grouping sets of one aggregate query: ops per bucket, confusion per bucket and (label,
+# prediction), business per bucket and group.
+_SETS = {PART_OPS: (), PART_CONFUSION: ("lab", "prediction"), PART_BUSINESS: ("grp",)}
+
+
+def _grouping(wanted: set[str]) -> tuple[str, str, dict[int, str]]:
+    """The GROUPING SETS clause, the select list of the key columns (with the set's tag first)
+    and the part of each tag: GROUPING() of the key columns is a bit mask of those a set does
+    not group by."""
+    order = [p for p in (PART_OPS, PART_CONFUSION, PART_BUSINESS) if p in wanted]
+    keys = [c for p in order for c in _SETS[p]]
+    tags = {
+        sum(1 << (len(keys) - 1 - i) for i, c in enumerate(keys) if c not in _SETS[p]): p
+        for p in order
+    }
+    sets = ", ".join("(" + ", ".join(["b", *_SETS[p]]) + ")" for p in order)
+    tag = f"GROUPING({', '.join(keys)})" if keys else "0"
+    select = ", ".join(
+        [tag, "b"] + [c if c in keys else "NULL" for c in ("lab", "prediction", "grp")]
+    )
+    return sets, select, tags
+
+
 def aggregate(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
@@ -130,22 +153,17 @@ def aggregate(
     of those parts of the window are read (buckets still count from ``flt.start_us``). A
     ``piece`` of a larger window keeps its "(none)" business group for the caller to decide on.
 
-    One scan answers all parts: the events are grouped by bucket and by what the confusion
-    matrix (label, prediction) and the business sums (group) need, and the groups merged here.
-    Each scan of raw events joins their feedback, which costs more than the aggregation, and
-    one finer grouping took ~40 % less time than GROUPING SETS of the three."""
-    keys = []
-    if PART_CONFUSION in parts:
-        keys += ["lab", "prediction"]
-    if PART_BUSINESS in parts:
-        keys.append("grp")
+    One scan answers all parts (GROUPING SETS): each scan of raw events joins their feedback,
+    which costs more than the aggregation itself."""
+    wanted = {PART_OPS} if parts & {PART_OPS, PART_QUANTILES, PART_REGRESSION} else set()
+    wanted |= parts & {PART_CONFUSION, PART_BUSINESS}
     out: dict[int, WindowAggregate] = {}
-    if keys or parts & {PART_OPS, PART_QUANTILES, PART_REGRESSION}:
+    if wanted:
         base, params = _base(flt, bucket_us, spans)
-        select = ", ".join(c if c in keys else "NULL" for c in ("lab", "prediction", "grp"))
+        sets, select, tags = _grouping(wanted)
         sql = f"""
             WITH ev AS ({base})
-            SELECT b, {select},
+            SELECT {select},
                    count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
                    max(latency_ms),
                    count(*) FILTER (WHERE {_CLS}),
@@ -158,12 +176,13 @@ def aggregate(
                    var_pop(labn) FILTER (WHERE {_REG}),
                    count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
                    count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
-            FROM ev GROUP BY {", ".join(["b", *keys])}
+            FROM ev GROUP BY GROUPING SETS ({sets})
         """
-        for row in cur.execute(sql, params).fetchall():
-            b = int(row[0])
-            agg = _row_aggregate(row, parts)
-            out[b] = out[b].merge(agg) if b in out else agg
+        rows = cur.execute(sql, params).fetchall()
+        # ops rows first: the others add to the aggregate of their bucket
+        rows.sort(key=lambda r: tags[r[0]] != PART_OPS)
+        for row in rows:
+            _add_row(out, tags[row[0]], row, parts)
     if PART_QUANTILES in parts:
         for b, q in quantiles(cur, flt, bucket_us, spans).items():
             if b in out:
@@ -174,39 +193,45 @@ def aggregate(
     return out
 
 
-def _row_aggregate(row: tuple[Any, ...], parts: frozenset[str]) -> WindowAggregate:
-    """The aggregate of one group of the aggregate query: (b, lab, prediction, grp, sums…)."""
-    lab, pred, grp = row[1], row[2], row[3]
-    reg_n = int(row[11])
-    reg = None
-    if reg_n and PART_REGRESSION in parts:
-        reg = RegressionAggregate(
-            n=reg_n,
-            sum_abs_err=float(row[12]),
-            sum_sq_err=float(row[13]),
-            sum_ape=float(row[14]),
-            mean_y=float(row[15]),
-            m2_y=float(row[16]) * reg_n,
+def _add_row(
+    out: dict[int, WindowAggregate], part: str, row: tuple[Any, ...], parts: frozenset[str]
+) -> None:
+    """One row of the aggregate query (of grouping set ``part``) into ``out``."""
+    b = int(row[1])
+    if part == PART_OPS:
+        reg_n = int(row[12])
+        reg = None
+        if reg_n and PART_REGRESSION in parts:
+            reg = RegressionAggregate(
+                n=reg_n,
+                sum_abs_err=float(row[13]),
+                sum_sq_err=float(row[14]),
+                sum_ape=float(row[15]),
+                mean_y=float(row[16]),
+                m2_y=float(row[17]) * reg_n,
+            )
+        out[b] = WindowAggregate(
+            count=int(row[5]),
+            errors=int(row[6]),
+            latency_n=int(row[7]),
+            latency_sum=float(row[8]),
+            latency_max=None if row[9] is None else float(row[9]),
+            labeled=int(row[10]),
+            matches=int(row[11]),
+            regression=reg,
         )
-    agg = WindowAggregate(
-        count=int(row[4]),
-        errors=int(row[5]),
-        latency_n=int(row[6]),
-        latency_sum=float(row[7]),
-        latency_max=None if row[8] is None else float(row[8]),
-        labeled=int(row[9]),
-        matches=int(row[10]),
-        regression=reg,
-    )
-    if PART_CONFUSION in parts and row[9]:  # classified, labeled events of (label, prediction)
-        agg.confusion[(lab, pred)] = int(row[9])
-    if PART_BUSINESS in parts:
+    elif part == PART_CONFUSION:
+        if row[10]:  # classified, labeled events of this (label, prediction)
+            out.setdefault(b, WindowAggregate()).confusion[(row[2], row[3])] = int(row[10])
+    else:
+        agg = out.setdefault(b, WindowAggregate())
+        grp = row[4]
         if grp is None:
-            agg.ungrouped_known = int(row[19])
-        agg.business[UNGROUPED if grp is None else grp] = GroupOutcome(
-            count=int(row[4]), conversions=int(row[17]), revenue=float(row[18])
+            agg.ungrouped_known += int(row[20])
+        name = UNGROUPED if grp is None else grp
+        agg.business[name] = GroupOutcome(
+            count=int(row[5]), conversions=int(row[18]), revenue=float(row[19])
         )
-    return agg
 
 
 def quantiles(
