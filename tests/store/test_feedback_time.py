@@ -96,3 +96,33 @@ def test_a_database_of_schema_version_15_gets_the_times_of_its_feedback(tmp_path
         assert _labeled(again, 50, 51) == (1, 1, 1)
     finally:
         again.close()
+
+
+def test_the_sums_of_a_window_do_not_depend_on_the_parts_asked_for(store: DuckDBStore) -> None:
+    """The snapshot job asks for fewer parts than the metrics API and stores what it gets: the
+    float sums of both must be the same numbers, to the last bit."""
+    import random
+
+    from modeltower.store.base import PART_BUSINESS, PART_CONFUSION
+
+    rng = random.Random(3)
+    evs = [
+        EventIn(
+            model="m",
+            id=f"s{i}",
+            timestamp=(T0 + rng.randrange(50 * MINUTE)) / 1e6,
+            prediction=rng.choice("abc"),
+            label=rng.choice("abc"),
+            group=rng.choice(["control", "treatment", None]),
+            latency_ms=rng.lognormvariate(3, 1.5),
+        )
+        for i in range(3_000)
+    ]
+    store.write([InsertEvents(to_columns(evs, T0))])
+    flt = EventFilter("m", T0, T0 + 50 * MINUTE)  # under an hour: raw events
+    sums = {
+        parts: (a.count, a.latency_sum, a.latency_max)
+        for parts in (PARTS, PARTS | {PART_CONFUSION}, PARTS | {PART_CONFUSION, PART_BUSINESS})
+        for a in [store.aggregate(flt, None, parts)[0]]
+    }
+    assert len(set(sums.values())) == 1, sums

@@ -118,29 +118,6 @@ _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
-# The grouping sets of one aggregate query: ops per bucket, confusion per bucket and (label,
-# prediction), business per bucket and group.
-_SETS = {PART_OPS: (), PART_CONFUSION: ("lab", "prediction"), PART_BUSINESS: ("grp",)}
-
-
-def _grouping(wanted: set[str]) -> tuple[str, str, dict[int, str]]:
-    """The GROUPING SETS clause, the select list of the key columns (with the set's tag first)
-    and the part of each tag: GROUPING() of the key columns is a bit mask of those a set does
-    not group by."""
-    order = [p for p in (PART_OPS, PART_CONFUSION, PART_BUSINESS) if p in wanted]
-    keys = [c for p in order for c in _SETS[p]]
-    tags = {
-        sum(1 << (len(keys) - 1 - i) for i, c in enumerate(keys) if c not in _SETS[p]): p
-        for p in order
-    }
-    sets = ", ".join("(" + ", ".join(["b", *_SETS[p]]) + ")" for p in order)
-    tag = f"GROUPING({', '.join(keys)})" if keys else "0"
-    select = ", ".join(
-        [tag, "b"] + [c if c in keys else "NULL" for c in ("lab", "prediction", "grp")]
-    )
-    return sets, select, tags
-
-
 def aggregate(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
@@ -153,18 +130,16 @@ def aggregate(
     of those parts of the window are read (buckets still count from ``flt.start_us``). A
     ``piece`` of a larger window keeps its "(none)" business group for the caller to decide on.
 
-    One scan answers all parts (GROUPING SETS): each scan of raw events joins their feedback,
-    which costs more than the aggregation itself."""
-    wanted = {PART_OPS} if parts & {PART_OPS, PART_QUANTILES, PART_REGRESSION} else set()
-    wanted |= parts & {PART_CONFUSION, PART_BUSINESS}
+    The ops, confusion and business parts are statements of their own: one scan with GROUPING
+    SETS was cheaper, but its float sums (latency, revenue) changed in the last bits with the
+    parts asked for, and the snapshot job and the metrics API must give the same numbers."""
+    base, params = _base(flt, bucket_us, spans)
     out: dict[int, WindowAggregate] = {}
-    if wanted:
-        base, params = _base(flt, bucket_us, spans)
-        sets, select, tags = _grouping(wanted)
+    if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
+        quant = f", quantile_cont(latency_ms, {_Q_LIST})" if PART_QUANTILES in parts else ", NULL"
         sql = f"""
             WITH ev AS ({base})
-            SELECT {select},
-                   count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
+            SELECT b, count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
                    max(latency_ms),
                    count(*) FILTER (WHERE {_CLS}),
                    count(*) FILTER (WHERE {_CLS} AND lab = prediction),
@@ -173,65 +148,61 @@ def aggregate(
                    sum((labn - prediction_num) * (labn - prediction_num)) FILTER (WHERE {_REG}),
                    sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r})) FILTER (WHERE {_REG}),
                    avg(labn) FILTER (WHERE {_REG}),
-                   var_pop(labn) FILTER (WHERE {_REG}),
-                   count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
-                   count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
-            FROM ev GROUP BY GROUPING SETS ({sets})
+                   var_pop(labn) FILTER (WHERE {_REG})
+                   {quant}
+            FROM ev GROUP BY b
         """
-        rows = cur.execute(sql, params).fetchall()
-        # ops rows first: the others add to the aggregate of their bucket
-        rows.sort(key=lambda r: tags[r[0]] != PART_OPS)
-        for row in rows:
-            _add_row(out, tags[row[0]], row, parts)
-    if PART_QUANTILES in parts:
-        for b, q in quantiles(cur, flt, bucket_us, spans).items():
-            if b in out:
-                out[b].quantiles = q
+        for row in cur.execute(sql, params).fetchall():
+            b = int(row[0])
+            reg_n = int(row[8])
+            reg = None
+            if reg_n and PART_REGRESSION in parts:
+                reg = RegressionAggregate(
+                    n=reg_n,
+                    sum_abs_err=float(row[9]),
+                    sum_sq_err=float(row[10]),
+                    sum_ape=float(row[11]),
+                    mean_y=float(row[12]),
+                    m2_y=float(row[13]) * reg_n,
+                )
+            q = row[14]
+            out[b] = WindowAggregate(
+                count=int(row[1]),
+                errors=int(row[2]),
+                latency_n=int(row[3]),
+                latency_sum=float(row[4]),
+                latency_max=None if row[5] is None else float(row[5]),
+                quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
+                labeled=int(row[6]),
+                matches=int(row[7]),
+                regression=reg,
+            )
+    if PART_CONFUSION in parts:
+        sql = f"""
+            WITH ev AS ({base})
+            SELECT b, lab, prediction, count(*) FROM ev WHERE {_CLS} GROUP BY ALL
+        """
+        for b, lab, pred, n in cur.execute(sql, params).fetchall():
+            out.setdefault(int(b), WindowAggregate()).confusion[(lab, pred)] = int(n)
+    if PART_BUSINESS in parts:
+        sql = f"""
+            WITH ev AS ({base})
+            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
+                   count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
+            FROM ev GROUP BY b, grp
+        """
+        for b, grp, n, conv, rev, known in cur.execute(sql, params).fetchall():
+            agg = out.setdefault(int(b), WindowAggregate())
+            if grp is None:
+                agg.ungrouped_known += int(known)
+            name = UNGROUPED if grp is None else grp
+            agg.business[name] = GroupOutcome(
+                count=int(n), conversions=int(conv), revenue=float(rev)
+            )
     if not piece:
         for agg in out.values():
             agg.drop_unknown_ungrouped()
     return out
-
-
-def _add_row(
-    out: dict[int, WindowAggregate], part: str, row: tuple[Any, ...], parts: frozenset[str]
-) -> None:
-    """One row of the aggregate query (of grouping set ``part``) into ``out``."""
-    b = int(row[1])
-    if part == PART_OPS:
-        reg_n = int(row[12])
-        reg = None
-        if reg_n and PART_REGRESSION in parts:
-            reg = RegressionAggregate(
-                n=reg_n,
-                sum_abs_err=float(row[13]),
-                sum_sq_err=float(row[14]),
-                sum_ape=float(row[15]),
-                mean_y=float(row[16]),
-                m2_y=float(row[17]) * reg_n,
-            )
-        out[b] = WindowAggregate(
-            count=int(row[5]),
-            errors=int(row[6]),
-            latency_n=int(row[7]),
-            latency_sum=float(row[8]),
-            latency_max=None if row[9] is None else float(row[9]),
-            labeled=int(row[10]),
-            matches=int(row[11]),
-            regression=reg,
-        )
-    elif part == PART_CONFUSION:
-        if row[10]:  # classified, labeled events of this (label, prediction)
-            out.setdefault(b, WindowAggregate()).confusion[(row[2], row[3])] = int(row[10])
-    else:
-        agg = out.setdefault(b, WindowAggregate())
-        grp = row[4]
-        if grp is None:
-            agg.ungrouped_known += int(row[20])
-        name = UNGROUPED if grp is None else grp
-        agg.business[name] = GroupOutcome(
-            count=int(row[5]), conversions=int(row[18]), revenue=float(row[19])
-        )
 
 
 def quantiles(
