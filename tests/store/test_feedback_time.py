@@ -110,7 +110,7 @@ def test_the_sums_of_a_window_do_not_depend_on_the_parts_asked_for(store: DuckDB
         EventIn(
             model="m",
             id=f"s{i}",
-            timestamp=(T0 + rng.randrange(50 * MINUTE)) / 1e6,
+            timestamp=(T0 + rng.randrange(150 * MINUTE)) / 1e6,
             prediction=rng.choice("abc"),
             label=rng.choice("abc"),
             group=rng.choice(["control", "treatment", None]),
@@ -119,10 +119,12 @@ def test_the_sums_of_a_window_do_not_depend_on_the_parts_asked_for(store: DuckDB
         for i in range(3_000)
     ]
     store.write([InsertEvents(to_columns(evs, T0))])
-    flt = EventFilter("m", T0, T0 + 50 * MINUTE)  # under an hour: raw events
-    sums = {
-        parts: (a.count, a.latency_sum, a.latency_max)
-        for parts in (PARTS, PARTS | {PART_CONFUSION}, PARTS | {PART_CONFUSION, PART_BUSINESS})
-        for a in [store.aggregate(flt, None, parts)[0]]
-    }
-    assert len(set(sums.values())) == 1, sums
+    # under an hour: raw events; over two hours: rollups and the raw edges
+    for end in (T0 + 50 * MINUTE, T0 + 150 * MINUTE):
+        flt = EventFilter("m", T0, end)
+        sums = {
+            parts: (a.count, a.latency_sum, a.latency_max)
+            for parts in (PARTS, PARTS | {PART_CONFUSION}, PARTS | {PART_CONFUSION, PART_BUSINESS})
+            for a in [store.aggregate(flt, None, parts)[0]]
+        }
+        assert len(set(sums.values())) == 1, sums

@@ -347,6 +347,12 @@ def _bucket(flt: EventFilter, bucket_us: int | None) -> str:
     return f"((minute - {int(flt.start_us)}) // {int(bucket_us)})" if bucket_us else "0"
 
 
+# The sums of one bucket, as decode() takes them (the business columns are read per group).
+_BUCKET_SUMS = ", ".join(
+    f"{'max' if c == 'lat_max' else 'sum'}({c})" for c in OPS_VALUES[: OPS_VALUES.index("conv_n")]
+)
+
+
 def aggregate(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
@@ -355,9 +361,9 @@ def aggregate(
     per_level: list[Ranges],
 ) -> dict[int, WindowAggregate]:
     """Aggregates of the units in ``per_level[i]`` of each rollup level ``i`` per bucket
-    (quantiles left out): two queries whatever the levels, one for the ops and business
-    sums per bucket and group, one for the confusion counts (each statement costs a few
-    milliseconds of its own, more than these small reads)."""
+    (quantiles left out): all levels in one statement per part, the sums per bucket, the
+    business sums per group and the confusion counts (each statement costs a few milliseconds
+    of its own, more than these small reads)."""
     b = _bucket(flt, bucket_us)
     ops_sql: list[str] = []
     confusion_sql: list[str] = []
@@ -376,13 +382,19 @@ def aggregate(
         params += where_params
     if not ops_sql:
         return {}
-    # per group only when the business sums are asked for: timeseries of a month would read
-    # a row per hour and group instead of one per hour
-    grp = "grp" if PART_BUSINESS in parts else "NULL"
-    by_group = cur.execute(
-        f"SELECT bk, {grp}, {MERGED_OPS} FROM ({' UNION ALL '.join(ops_sql)}) GROUP BY ALL",
-        params,
+    # The sums per bucket are one statement whatever the parts asked for (summing the groups'
+    # sums here instead changed the float sums in the last bits with the parts).
+    ops = f"({' UNION ALL '.join(ops_sql)})"
+    minutes = cur.execute(
+        f"SELECT bk, {_BUCKET_SUMS} FROM {ops} GROUP BY bk HAVING sum(n) > 0", params
     ).fetchall()
+    business = []
+    if PART_BUSINESS in parts:
+        business = cur.execute(
+            f"SELECT bk, grp, sum(n), sum(conv_n), sum(rev_sum), sum(conv_known) + sum(rev_known) "
+            f"FROM {ops} GROUP BY ALL HAVING sum(n) > 0",
+            params,
+        ).fetchall()
     confusion = []
     if PART_CONFUSION in parts:
         confusion = cur.execute(
@@ -390,36 +402,7 @@ def aggregate(
             "GROUP BY ALL HAVING sum(n) > 0",
             params,
         ).fetchall()
-    minutes, business = _per_bucket(by_group, parts)
     return decode(minutes, confusion, business, parts, NONE_KEY)
-
-
-def _per_bucket(
-    by_group: list[tuple[Any, ...]], parts: frozenset[str]
-) -> tuple[list[list[Any]], list[tuple[Any, ...]]]:
-    """The rows that ``decode`` takes, from ops sums per bucket and group: the sums per bucket
-    (of the columns before the business ones) and the business rows per bucket and group."""
-    n_ops = OPS_VALUES.index("conv_n")
-    i_max = OPS_VALUES.index("lat_max")
-    buckets: dict[Any, list[Any]] = {}
-    business = []
-    for row in by_group:
-        bk, grp, values = row[0], row[1], row[2:]
-        acc = buckets.get(bk)
-        if acc is None:
-            buckets[bk] = list(values[:n_ops])
-        else:
-            for i in range(n_ops):
-                if i == i_max:
-                    if values[i] is not None and (acc[i] is None or values[i] > acc[i]):
-                        acc[i] = values[i]
-                else:
-                    acc[i] += values[i]
-        if PART_BUSINESS in parts and values[0] > 0:
-            conv, known, rev, rev_known = values[n_ops:]
-            business.append((bk, grp, values[0], conv, rev, known + rev_known))
-    minutes = [[bk, *acc] for bk, acc in buckets.items() if acc[0] > 0]
-    return minutes, business
 
 
 def sketch_bins(
