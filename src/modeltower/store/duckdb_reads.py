@@ -22,9 +22,8 @@ from modeltower.store.base import (
     ScoredRows,
     WindowAggregate,
 )
+from modeltower.store.rollup_plan import Ranges as Spans  # parts [lo, hi) of a window
 
-#: Parts [lo, hi) of a window, in microseconds (the edges that rollups do not answer).
-Spans = list[tuple[int, int]]
 _EPS = float(np.finfo(np.float64).eps)
 _Q_NAMES = list(PERCENTILES)
 _Q_LIST = "[" + ", ".join(repr(PERCENTILES[n]) for n in _Q_NAMES) + "]"

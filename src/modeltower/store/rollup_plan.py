@@ -187,9 +187,9 @@ def score_histograms(
     raw: Callable[[EventFilter, Ranges], ScoreRows],
 ) -> dict[int, ScoreHistogram] | None:
     """Score histograms per bucket from the hourly and daily rollups (``stored(table, ranges)``)
-    plus the raw edges (``raw(filter, spans)``, spans of the filter's window), or None when the window's scores are to be
-    read raw: short or tagged windows, windows with class-probability objects, and windows of
-    at most ``policy.exact_scores_max`` scored events."""
+    plus the raw edges (``raw(filter, spans)``, parts of the filter's window), or None when the
+    window's scores are to be read raw: short or tagged windows, windows with class-probability
+    objects, and windows of at most ``policy.exact_scores_max`` scored events."""
     span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
     if span is None:
         return None
