@@ -6,12 +6,25 @@ from modeltower.store import duckdb_rollups
 from modeltower.store.duckdb_store import DuckDBStore
 
 
+def before_model_wide_sketch(store: DuckDBStore) -> None:
+    """Schema version 16: no model-wide latency sketch, nor its deltas (version 18 is applied
+    again at the next open)."""
+    con = store._con
+    assert con is not None
+    for wide in duckdb_rollups.MODEL_WIDE.values():
+        con.execute("DELETE FROM rollup_delta WHERE tbl = ?", [wide])
+        con.execute(f"DROP TABLE IF EXISTS {wide}")
+    con.execute("DELETE FROM schema_migrations WHERE version = 18")
+    store._rollups.load(con)
+
+
 def before_deltas(store: DuckDBStore) -> None:
     """Schema version 11: the rollup deltas folded in and their table gone (versions 12 and 15
     are applied again at the next open)."""
     con = store._con
     assert con is not None
     store._fold(con)
+    before_model_wide_sketch(store)
     con.execute("DROP TABLE rollup_delta")
     con.execute("DELETE FROM schema_migrations WHERE version IN (12, 15)")
 
@@ -21,7 +34,8 @@ def before_one_delta_table(store: DuckDBStore) -> None:
     yet (version 15 is applied again at the next open)."""
     con = store._con
     assert con is not None
-    for table in duckdb_rollups.TABLES:
+    before_model_wide_sketch(store)
+    for table in duckdb_rollups._TABLES_12:
         cols = ", ".join(duckdb_rollups.columns(table))
         con.execute(
             f"CREATE TABLE {table}_delta AS SELECT {cols} FROM rollup_delta WHERE tbl = ?",

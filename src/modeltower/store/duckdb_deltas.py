@@ -289,4 +289,28 @@ def deltas(rows: pa.Table, sign: int, sketch: bool) -> dict[str, pa.Table]:
         got = make()
         if got is not None and got.num_rows:
             out[table] = got
+    for table, wide in MODEL_WIDE.items():
+        if table in out:
+            out[wide] = model_wide(out[table])
     return out
+
+
+# The sketch tables that have a model-wide copy (store/duckdb_rollups.py, MODEL_WIDE), named
+# here to keep this module free of SQL.
+MODEL_WIDE = {"rollup_latency": "rollup_latency_model"}
+_KEY = ("model", "version", "grp", "minute")
+
+
+def model_wide(rows: pa.Table) -> pa.Table:
+    """Delta rows of a sketch table with version and group summed away (both NONE_KEY): the
+    rows of its model-wide copy."""
+    extra = [c for c in ("lab", "bin") if c in rows.column_names]
+    values = [c for c in rows.column_names if c not in (*_KEY, *extra)]
+    keys = ["model", "minute", *extra]
+    # one thread: the float sums then come out the same for the same batch, every time
+    got = rows.group_by(keys, use_threads=False).aggregate([(v, "sum") for v in values])
+    none = pa.repeat(pa.scalar(NONE_KEY), got.num_rows)
+    cols = {"model": got["model"], "version": none, "grp": none, "minute": got["minute"]}
+    cols.update({c: got[c] for c in extra})
+    cols.update({v: got[f"{v}_sum"].cast(rows.schema.field(v).type) for v in values})
+    return pa.table(cols)

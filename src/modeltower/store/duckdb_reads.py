@@ -13,7 +13,6 @@ from modeltower.metrics.regression import RegressionAggregate
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
-    PART_OPS,
     PART_QUANTILES,
     PART_REGRESSION,
     UNGROUPED,
@@ -117,6 +116,11 @@ _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 
 
+# The columns of one result row of :func:`aggregate`; what each holds depends on its kind.
+_OPS, _CONF, _BIZ = 0, 1, 2
+_NULLS = ", ".join(["NULL"] * 9)
+
+
 def aggregate(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
@@ -129,72 +133,58 @@ def aggregate(
     of those parts of the window are read (buckets still count from ``flt.start_us``). A
     ``piece`` of a larger window keeps its "(none)" business group for the caller to decide on.
 
-    The ops, confusion and business parts are statements of their own: one scan with GROUPING
-    SETS was cheaper, but its float sums (latency, revenue) changed in the last bits with the
-    parts asked for, and the snapshot job and the metrics API must give the same numbers."""
+    The ops sums, the confusion counts and the business sums are groupings of their own in one
+    statement: a statement costs a few milliseconds of planning, and the float sums (latency,
+    revenue) of a grouping must not change with the parts asked for — the snapshot job and the
+    metrics API must give the same numbers (one grouping with GROUPING SETS changed them in the
+    last bits). A piece's events (the partial minutes at a long window's edges) are few, so they
+    are read once and kept for the groupings; a whole window is scanned by each grouping
+    instead of being held in memory."""
     base, params = _base(flt, bucket_us, spans)
-    out: dict[int, WindowAggregate] = {}
-    if PART_OPS in parts or PART_QUANTILES in parts or PART_REGRESSION in parts:
-        quant = f", quantile_cont(latency_ms, {_Q_LIST})" if PART_QUANTILES in parts else ", NULL"
-        sql = f"""
-            WITH ev AS ({base})
-            SELECT b, count(*), count(error), count(latency_ms), coalesce(sum(latency_ms), 0),
-                   max(latency_ms),
-                   count(*) FILTER (WHERE {_CLS}),
-                   count(*) FILTER (WHERE {_CLS} AND lab = prediction),
-                   count(*) FILTER (WHERE {_REG}),
-                   sum(abs(labn - prediction_num)) FILTER (WHERE {_REG}),
-                   sum((labn - prediction_num) * (labn - prediction_num)) FILTER (WHERE {_REG}),
-                   sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r})) FILTER (WHERE {_REG}),
-                   avg(labn) FILTER (WHERE {_REG}),
-                   var_pop(labn) FILTER (WHERE {_REG})
-                   {quant}
-            FROM ev GROUP BY b
+    quant = f"quantile_cont(latency_ms, {_Q_LIST})" if PART_QUANTILES in parts else "NULL"
+    groupings = [
+        f"""
+        SELECT {_OPS} AS kind, b, NULL::VARCHAR, NULL::VARCHAR, count(*), count(error),
+               count(latency_ms), coalesce(sum(latency_ms), 0), max(latency_ms),
+               count(*) FILTER (WHERE {_CLS}),
+               count(*) FILTER (WHERE {_CLS} AND lab = prediction),
+               count(*) FILTER (WHERE {_REG}),
+               sum(abs(labn - prediction_num)) FILTER (WHERE {_REG}),
+               sum((labn - prediction_num) * (labn - prediction_num)) FILTER (WHERE {_REG}),
+               sum(abs(labn - prediction_num) / greatest(abs(labn), {_EPS!r})) FILTER (WHERE {_REG}),
+               avg(labn) FILTER (WHERE {_REG}),
+               var_pop(labn) FILTER (WHERE {_REG}),
+               {quant}
+        FROM ev GROUP BY b
         """
-        for row in cur.execute(sql, params).fetchall():
-            b = int(row[0])
-            reg_n = int(row[8])
-            reg = None
-            if reg_n and PART_REGRESSION in parts:
-                reg = RegressionAggregate(
-                    n=reg_n,
-                    sum_abs_err=float(row[9]),
-                    sum_sq_err=float(row[10]),
-                    sum_ape=float(row[11]),
-                    mean_y=float(row[12]),
-                    m2_y=float(row[13]) * reg_n,
-                )
-            q = row[14]
-            out[b] = WindowAggregate(
-                count=int(row[1]),
-                errors=int(row[2]),
-                latency_n=int(row[3]),
-                latency_sum=float(row[4]),
-                latency_max=None if row[5] is None else float(row[5]),
-                quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
-                labeled=int(row[6]),
-                matches=int(row[7]),
-                regression=reg,
-            )
+    ]
     if PART_CONFUSION in parts:
-        sql = f"""
-            WITH ev AS ({base})
-            SELECT b, lab, prediction, count(*) FROM ev WHERE {_CLS} GROUP BY ALL
-        """
-        for b, lab, pred, n in cur.execute(sql, params).fetchall():
-            out.setdefault(int(b), WindowAggregate()).confusion[(lab, pred)] = int(n)
+        groupings.append(f"""
+        SELECT {_CONF}, b, lab, prediction, count(*), {_NULLS}, NULL, NULL, NULL, NULL
+        FROM ev WHERE {_CLS} GROUP BY b, lab, prediction
+        """)
     if PART_BUSINESS in parts:
-        sql = f"""
-            WITH ev AS ({base})
-            SELECT b, grp, count(*), count(*) FILTER (WHERE conv), coalesce(sum(rev), 0),
-                   count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL)
-            FROM ev GROUP BY b, grp
-        """
-        for b, grp, n, conv, rev, known in cur.execute(sql, params).fetchall():
+        groupings.append(f"""
+        SELECT {_BIZ}, b, grp, NULL, count(*), count(*) FILTER (WHERE conv),
+               count(*) FILTER (WHERE conv IS NOT NULL OR rev IS NOT NULL),
+               coalesce(sum(rev), 0), {_NULLS}, NULL
+        FROM ev GROUP BY b, grp
+        """)
+    keep = "MATERIALIZED" if piece else "NOT MATERIALIZED"
+    sql = f"WITH ev AS {keep} ({base}) {' UNION ALL '.join(groupings)}"
+    rows = cur.execute(sql, params).fetchall()
+    out: dict[int, WindowAggregate] = {}
+    for row in rows:
+        if row[0] == _OPS:
+            out[int(row[1])] = _ops_row(row, parts)
+    for kind, b, key, pred, n, conv, known, rev, *_ in rows:
+        if kind == _CONF:
+            out.setdefault(int(b), WindowAggregate()).confusion[(key, pred)] = int(n)
+        elif kind == _BIZ:
             agg = out.setdefault(int(b), WindowAggregate())
-            if grp is None:
+            if key is None:
                 agg.ungrouped_known += int(known)
-            name = UNGROUPED if grp is None else grp
+            name = UNGROUPED if key is None else key
             agg.business[name] = GroupOutcome(
                 count=int(n), conversions=int(conv), revenue=float(rev)
             )
@@ -202,6 +192,33 @@ def aggregate(
         for agg in out.values():
             agg.drop_unknown_ungrouped()
     return out
+
+
+def _ops_row(row: tuple[Any, ...], parts: frozenset[str]) -> WindowAggregate:
+    """The aggregate of one ops row of :func:`aggregate`."""
+    reg_n = int(row[11])
+    reg = None
+    if reg_n and PART_REGRESSION in parts:
+        reg = RegressionAggregate(
+            n=reg_n,
+            sum_abs_err=float(row[12]),
+            sum_sq_err=float(row[13]),
+            sum_ape=float(row[14]),
+            mean_y=float(row[15]),
+            m2_y=float(row[16]) * reg_n,
+        )
+    q = row[17]
+    return WindowAggregate(
+        count=int(row[4]),
+        errors=int(row[5]),
+        latency_n=int(row[6]),
+        latency_sum=float(row[7]),
+        latency_max=None if row[8] is None else float(row[8]),
+        quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
+        labeled=int(row[9]),
+        matches=int(row[10]),
+        regression=reg,
+    )
 
 
 def quantiles(
@@ -224,21 +241,17 @@ def quantiles(
     }
 
 
-def latency_bins(
-    cur: duckdb.DuckDBPyConnection,
-    flt: EventFilter,
-    bucket_us: int | None,
-    spans: Spans,
-    bin_sql: str,
-) -> list[tuple[Any, ...]]:
-    """Latency sketch bins (``bin_sql`` of ``latency_ms``) of the raw events of ``spans``:
-    (bucket, bin, n)."""
+def latency_bins_sql(
+    flt: EventFilter, bucket_us: int | None, spans: Spans, bin_sql: str
+) -> tuple[str, list[Any]]:
+    """The SELECT of the latency sketch bins (``bin_sql`` of ``latency_ms``) of the raw events
+    of ``spans``, (bucket, bin, n), and its parameters: a part of the caller's statement."""
     base, params = _latency_base(flt, bucket_us, spans)
     sql = f"""
-        WITH ev AS ({base})
-        SELECT b, {bin_sql} AS bin, count(*) FROM ev WHERE latency_ms IS NOT NULL GROUP BY ALL
+        SELECT b, {bin_sql} AS bin, count(*) AS n FROM ({base}) ev
+        WHERE latency_ms IS NOT NULL GROUP BY ALL
     """
-    return cur.execute(sql, params).fetchall()
+    return sql, params
 
 
 def rolling_quantiles(

@@ -27,6 +27,7 @@ _LONG_LIVED = (
     ("rollup_hour_confusion", "minute"),
     ("rollup_score", "minute"),
     ("rollup_score_day", "minute"),
+    ("rollup_latency_model", "minute"),
     ("drift_summaries", "hour"),
     ("snapshots", "window_end"),
     ("alert_history", "at_us"),

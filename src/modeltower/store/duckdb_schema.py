@@ -275,6 +275,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     (14, duckdb_keys.ENDED_SESSIONS),  # signed-out dashboard sessions (store/duckdb_keys.py)
     (15, duckdb_rollups.VERSION_15_SQL),  # one table of rollup deltas for the seven
     (16, _VERSION_16),  # feedback.ev_ts: the time of the event a label is about
+    # (17 is PostgreSQL's own: its minute-level rollups by model and minute)
+    (18, duckdb_rollups.version_18_sql()),  # model-wide sketch tables (duckdb_rollups.py)
 ]
 
 

@@ -392,10 +392,18 @@ def score_histograms(
         flt,
         bucket_us,
         policy,
-        stored=lambda table, ranges: pg_scores.stored_rows(
-            con, pg_model_rollups.score_table(table, flt), *_where(flt, ranges), b
-        ),
-        raw=lambda f, spans: [
-            row for lo, hi in spans for row in pg_scores.edge_rows(con, until(f, hi), bucket_us, lo)
+        read=lambda stored, spans: [
+            *(
+                row
+                for table, ranges in stored
+                for row in pg_scores.stored_rows(
+                    con, pg_model_rollups.score_table(table, flt), *_where(flt, ranges), b
+                )
+            ),
+            *(
+                row
+                for lo, hi in spans
+                for row in pg_scores.edge_rows(con, until(flt, hi), bucket_us, lo)
+            ),
         ],
     )

@@ -183,23 +183,20 @@ def score_histograms(
     flt: EventFilter,
     bucket_us: int | None,
     policy: Policy,
-    stored: Callable[[str, Ranges], ScoreRows],
-    raw: Callable[[EventFilter, Ranges], ScoreRows],
+    read: Callable[[list[tuple[str, Ranges]], Ranges], ScoreRows],
 ) -> dict[int, ScoreHistogram] | None:
-    """Score histograms per bucket from the hourly and daily rollups (``stored(table, ranges)``)
-    plus the raw edges (``raw(filter, spans)``, parts of the filter's window), or None when the
-    window's scores are to be read raw: short or tagged windows, windows with class-probability
-    objects, and windows of at most ``policy.exact_scores_max`` scored events."""
+    """Score histograms per bucket from the hourly and daily rollups plus the raw edges, or
+    None when the window's scores are to be read raw: short or tagged windows, windows with
+    class-probability objects, and windows of at most ``policy.exact_scores_max`` scored events.
+    ``read(stored, spans)`` returns the rows of the histogram tables' ``(table, ranges)`` in
+    ``stored`` and those of the filter's raw events in ``spans`` (parts of its window)."""
     span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
     if span is None:
         return None
     ha, hb = span
-    rows: ScoreRows = []
     hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
-    for table, ranges in (("rollup_score", hours), ("rollup_score_day", days)):
-        if ranges:
-            rows += stored(table, ranges)
-    rows += raw(flt, edge_spans(flt, ha, hb))
+    stored = [(t, r) for t, r in (("rollup_score", hours), ("rollup_score_day", days)) if r]
+    rows = read(stored, edge_spans(flt, ha, hb))
     out: dict[int, ScoreHistogram] = {}
     for bk, lab, bin_, n, lp, l1p in rows:
         if n:
