@@ -7,8 +7,9 @@ days of one model's latency bins at 10M events are 729k rows, 150 ms of grouping
 tables hold the same sums already collapsed, about 6x fewer rows on the benchmark data, and a
 window that filters neither version nor group reads them. They are written in the same
 transaction as the per-version tables, from the same batch of effective event rows, so both
-always agree. DuckDB's vectorised scans sum the per-version rows fast enough that it does not
-pay for the extra writes (docs/BENCHMARKS.md).
+always agree. DuckDB keeps a model-wide copy of the hourly latency sketch only
+(store/duckdb_rollups.py, MODEL_WIDE): its vectorised scans sum the per-version score bins fast
+enough.
 """
 
 from __future__ import annotations
