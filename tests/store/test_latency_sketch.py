@@ -43,7 +43,24 @@ def test_quantiles_in_any_row_order_equal_the_definition() -> None:
     half = rows // 2
     parts = [as_bins(bk[:half], bins[:half], n[:half]), as_bins(bk[half:], bins[half:], n[half:])]
     assert sketch_quantiles(*parts) == want
-    # buckets beyond the 64-bit key's range take the two-key sort
+    # buckets far from 0, and buckets far apart from each other
     far = bk + 2**40
     got = sketch_quantiles(as_bins(far, bins, n))
     assert got == {k + 2**40: v for k, v in want.items()}
+    apart = bk * 2**33
+    got = sketch_quantiles(as_bins(apart, bins, n))
+    assert got == {k * 2**33: v for k, v in want.items()}
+
+
+def test_a_wide_range_of_bins_over_many_buckets_is_taken_a_slice_at_a_time() -> None:
+    # microseconds to hours in one bucket set: ~1,700 bins x 5,000 buckets, 8.5M cells
+    rng = np.random.default_rng(9)
+    rows = 40_000
+    bk = rng.integers(0, 5_000, rows)
+    bins = rng.integers(-345, 1_400, rows)
+    bins[:50] = ZERO_BIN
+    bins[50:60] = [-345, 1_399] * 5
+    n = rng.integers(1, 4, rows)
+    got = sketch_quantiles(as_bins(bk, bins, n))
+    assert got == _reference(bk, bins, n)
+    assert len(got) > 4_900

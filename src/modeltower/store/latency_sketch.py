@@ -52,39 +52,59 @@ def bin_values(b: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     return out
 
 
-def _by_bucket_and_bin(bk: Ints, bins: Ints, n: Ints) -> Bins:
-    """The rows sorted by (bucket, bin). Both fit one 64-bit key (buckets count from 0, bins
-    from ZERO_BIN), which sorts twice as fast as a lexsort of two, and not at all when the rows
-    came in that order already (an index scan returns a month of hours so)."""
-    if bk.min() < 0 or bk.max() >= 2**31:
-        order = np.lexsort((bins, bk))
-        return bk[order], bins[order], n[order]
-    key = (bk << 32) | (bins - ZERO_BIN)
-    if np.all(key[1:] >= key[:-1]):
-        return bk, bins, n
-    order = np.argsort(key)
-    return bk[order], bins[order], n[order]
+# Cells (buckets x bins) of the count matrix sketch_quantiles() fills at a time: 8 MB of
+# int64 counts, whatever the number of buckets.
+_CELLS = 1 << 20
+
+
+def _dense_buckets(bk: Ints) -> tuple[Ints, Ints]:
+    """Bucket codes 0..k-1 and the bucket of each code: the offsets from the smallest bucket
+    when they are dense (timeseries buckets are), else the ranks of the distinct buckets."""
+    lo = int(bk.min())
+    span = int(bk.max()) - lo + 1
+    if span <= max(2 * bk.size, 1024):
+        return bk - lo, np.arange(lo, lo + span, dtype=np.int64)
+    keys, codes = np.unique(bk, return_inverse=True)
+    return codes.astype(np.int64).reshape(-1), keys.astype(np.int64)
 
 
 def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
     """p50 … p99 per bucket from sketch bins (any number of parts, a (bucket, bin) pair may
-    repeat): the bin holding the value at rank ⌊q·(n−1)⌋ of the bucket's n latencies."""
-    bk = np.concatenate([p[0] for p in parts])
-    bins = np.concatenate([p[1] for p in parts])
-    n = np.concatenate([p[2] for p in parts])
-    keep = n > 0
-    bk, bins, n = bk[keep], bins[keep], n[keep]
+    repeat): the bin holding the value at rank ⌊q·(n−1)⌋ of the bucket's n latencies.
+
+    The counts go into a (bucket x bin) matrix by one bincount, whose cumulative sums along the
+    bins give every rank at once: no sort of the rows (a month of hourly bins is ~150k of them,
+    and sorting them cost more than the rest). Bins are log-spaced, so a row of the matrix is at
+    most a few thousand cells even for latencies from microseconds to hours; the buckets are
+    taken a slice at a time to bound its size."""
+    bk, bins, n = (np.concatenate(c) if len(parts) > 1 else c[0] for c in zip(*parts, strict=True))
+    if n.size and n.min() <= 0:
+        keep = n > 0
+        bk, bins, n = bk[keep], bins[keep], n[keep]
     if bk.size == 0:
         return {}
-    bk, bins, n = _by_bucket_and_bin(bk, bins, n)
-    cum = np.cumsum(n)
-    starts = np.flatnonzero(np.r_[True, bk[1:] != bk[:-1]])
-    total = np.add.reduceat(n, starts)
-    before = cum[starts] - n[starts]
-    values = {}
-    for name, q in _Q:
-        rank = np.floor(q * (total - 1).astype(np.float64)).astype(np.int64)
-        values[name] = bin_values(bins[np.searchsorted(cum, before + rank, side="right")])
-    return {
-        int(k): {name: float(v[i]) for name, v in values.items()} for i, k in enumerate(bk[starts])
-    }
+    code, bucket_of = _dense_buckets(bk)
+    zero = bins == ZERO_BIN
+    lo = int(bins[~zero].min()) if not zero.all() else 0
+    slot = np.where(zero, 0, bins - lo + 1)  # slot 0: latencies of 0, the lowest value
+    width = int(slot.max()) + 1
+    per_slice = max(_CELLS // width, 1)
+    out: dict[int, dict[str, float]] = {}
+    for first in range(0, len(bucket_of), per_slice):
+        sel = (code >= first) & (code < first + per_slice)
+        rows = min(per_slice, len(bucket_of) - first)
+        flat = (code[sel] - first) * width + slot[sel]
+        counts = np.bincount(flat, weights=n[sel], minlength=rows * width)
+        cum = np.cumsum(counts.astype(np.int64).reshape(rows, width), axis=1)
+        total = cum[:, -1]
+        present = np.flatnonzero(total > 0)
+        cum, total = cum[present], total[present]
+        values = {}
+        for name, q in _Q:
+            rank = np.floor(q * (total - 1).astype(np.float64)).astype(np.int64)
+            # the first slot whose cumulative count passes the rank
+            at = (cum <= rank[:, None]).sum(axis=1)
+            values[name] = bin_values(np.where(at == 0, ZERO_BIN, at - 1 + lo))
+        for i, b in enumerate(bucket_of[first + present]):
+            out[int(b)] = {name: float(v[i]) for name, v in values.items()}
+    return out
