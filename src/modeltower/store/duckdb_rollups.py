@@ -401,11 +401,10 @@ def aggregate(
     per_level: list[Ranges],
 ) -> dict[int, WindowAggregate]:
     """Aggregates of the units in ``per_level[i]`` of each rollup level ``i`` per bucket
-    (quantiles left out): all levels in one statement of three groupings, the sums per bucket,
-    the business sums per group and (when asked for) the confusion counts. Each statement costs
-    a few milliseconds of planning, more than these small reads; the first two groupings are
-    there whatever the parts, so that the float sums per bucket cannot change with them
-    (summing the groups' sums in Python instead changed them in the last bits)."""
+    (quantiles left out): all levels in one statement of up to three groupings, the sums per
+    bucket and, when asked for, the business sums per group and the confusion counts. Each
+    statement costs a few milliseconds of planning, more than these small reads. (Summing the
+    groups' sums in Python instead changed the float sums in the last bits with the parts.)"""
     b = _bucket(flt, bucket_us)
     ops_sql: list[str] = []
     confusion_sql: list[str] = []
@@ -426,10 +425,14 @@ def aggregate(
         return {}
     groupings = [
         f"SELECT {_SUMS}, NULL::VARCHAR, NULL::VARCHAR, bk, {_BUCKET_SUMS} "
-        "FROM ops GROUP BY bk HAVING sum(n) > 0",
-        f"SELECT {_GROUPS}, grp, NULL, bk, sum(n), sum(conv_n), sum(conv_known) + sum(rev_known), "
-        f"sum(rev_sum), {_NULLS} FROM ops GROUP BY bk, grp HAVING sum(n) > 0",
+        "FROM ops GROUP BY bk HAVING sum(n) > 0"
     ]
+    if PART_BUSINESS in parts:
+        groupings.append(
+            f"SELECT {_GROUPS}, grp, NULL, bk, sum(n), sum(conv_n), "
+            f"sum(conv_known) + sum(rev_known), sum(rev_sum), {_NULLS} "
+            "FROM ops GROUP BY bk, grp HAVING sum(n) > 0"
+        )
     params = ops_params
     if PART_CONFUSION in parts:
         groupings.append(
@@ -437,13 +440,16 @@ def aggregate(
             f"FROM ({' UNION ALL '.join(confusion_sql)}) GROUP BY ALL HAVING sum(n) > 0"
         )
         params = ops_params + ops_params
-    sql = f"WITH ops AS ({' UNION ALL '.join(ops_sql)}) {' UNION ALL '.join(groupings)}"
+    # (not materialized: each grouping reads the rollups itself, so that the sums of one do not
+    # depend on which others are there)
+    union = " UNION ALL ".join(ops_sql)
+    sql = f"WITH ops AS NOT MATERIALIZED ({union}) {' UNION ALL '.join(groupings)}"
     rows = cur.execute(sql, params).fetchall()
     minutes = [r[3:] for r in rows if r[0] == _SUMS]
     business = [
         (r[3], r[1], r[4], r[5], r[7], r[6])  # (bk, grp, n, conv, rev, known)
         for r in rows
-        if r[0] == _GROUPS and PART_BUSINESS in parts
+        if r[0] == _GROUPS
     ]
     confusion = [(r[3], r[1], r[2], r[4]) for r in rows if r[0] == _CONFUSION]
     return decode(minutes, confusion, business, parts, NONE_KEY)
