@@ -671,6 +671,7 @@ def report(
             "db": db,
             "model": model,
             "repeat": args.repeat,
+            "off_us": OFF_US,  # how far before a minute the "_off" queries' windows end
             "code": c.code_version(),
             "count_24h_sql": b1["count_24h"],
             "count_24h_http": count,
