@@ -176,7 +176,7 @@ def aggregate(
     out: dict[int, WindowAggregate] = {}
     for row in rows:
         if row[0] == _OPS:
-            out[int(row[1])] = _ops_row(row, parts)
+            out[int(row[1])] = ops_aggregate(row, 4, parts)
     for kind, b, key, pred, n, conv, known, rev, *_ in rows:
         if kind == _CONF:
             out.setdefault(int(b), WindowAggregate()).confusion[(key, pred)] = int(n)
@@ -194,29 +194,32 @@ def aggregate(
     return out
 
 
-def _ops_row(row: tuple[Any, ...], parts: frozenset[str]) -> WindowAggregate:
-    """The aggregate of one ops row of :func:`aggregate`."""
-    reg_n = int(row[11])
+def ops_aggregate(row: tuple[Any, ...], at: int, parts: frozenset[str]) -> WindowAggregate:
+    """The aggregate of a row of raw ops sums whose 14 columns start at ``at``: count, errors,
+    latency n, sum and max, labeled, matches, the five regression sums (mean and population
+    variance of the label last) and the percentiles (both backends' raw reads)."""
+    c = row[at : at + 14]
+    reg_n = int(c[7])
     reg = None
     if reg_n and PART_REGRESSION in parts:
         reg = RegressionAggregate(
             n=reg_n,
-            sum_abs_err=float(row[12]),
-            sum_sq_err=float(row[13]),
-            sum_ape=float(row[14]),
-            mean_y=float(row[15]),
-            m2_y=float(row[16]) * reg_n,
+            sum_abs_err=float(c[8]),
+            sum_sq_err=float(c[9]),
+            sum_ape=float(c[10]),
+            mean_y=float(c[11]),
+            m2_y=float(c[12]) * reg_n,
         )
-    q = row[17]
+    q = c[13]
     return WindowAggregate(
-        count=int(row[4]),
-        errors=int(row[5]),
-        latency_n=int(row[6]),
-        latency_sum=float(row[7]),
-        latency_max=None if row[8] is None else float(row[8]),
+        count=int(c[0]),
+        errors=int(c[1]),
+        latency_n=int(c[2]),
+        latency_sum=float(c[3]),
+        latency_max=None if c[4] is None else float(c[4]),
         quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
-        labeled=int(row[9]),
-        matches=int(row[10]),
+        labeled=int(c[5]),
+        matches=int(c[6]),
         regression=reg,
     )
 

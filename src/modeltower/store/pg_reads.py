@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.latency import PERCENTILES
-from modeltower.metrics.regression import RegressionAggregate
 from modeltower.store import duckdb_reads
 from modeltower.store.base import (
     PART_BUSINESS,
@@ -168,30 +167,7 @@ def aggregate(
             FROM ev GROUP BY b
         """
         for row in con.execute(sql, params).fetchall():
-            b = int(row[0])
-            reg_n = int(row[8])
-            reg = None
-            if reg_n and PART_REGRESSION in parts:
-                reg = RegressionAggregate(
-                    n=reg_n,
-                    sum_abs_err=float(row[9]),
-                    sum_sq_err=float(row[10]),
-                    sum_ape=float(row[11]),
-                    mean_y=float(row[12]),
-                    m2_y=float(row[13]) * reg_n,
-                )
-            q = row[14]
-            out[b] = WindowAggregate(
-                count=int(row[1]),
-                errors=int(row[2]),
-                latency_n=int(row[3]),
-                latency_sum=float(row[4]),
-                latency_max=None if row[5] is None else float(row[5]),
-                quantiles=None if q is None else dict(zip(_Q_NAMES, map(float, q), strict=True)),
-                labeled=int(row[6]),
-                matches=int(row[7]),
-                regression=reg,
-            )
+            out[int(row[0])] = duckdb_reads.ops_aggregate(row, 1, parts)
     if PART_CONFUSION in parts:
         sql = f"""
             WITH ev AS ({sql_base})
