@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from tests.store import downgrade
 
 from modeltower.ingest.schema import EventIn, FeedbackIn, feedback_columns, to_columns
@@ -42,14 +41,6 @@ def _labeled(store: DuckDBStore, start_min: int, end_min: int) -> tuple[int, int
 def _times(store: DuckDBStore) -> dict[str, int | None]:
     with store.reader() as cur:
         return dict(cur.execute("SELECT id, ev_ts FROM feedback").fetchall())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> DuckDBStore:
-    s = DuckDBStore(str(tmp_path / "fb.duckdb"))
-    s.open()
-    yield s  # type: ignore[misc]
-    s.close()
 
 
 def test_feedback_for_a_stored_event_gets_the_event_time(store: DuckDBStore) -> None:

@@ -4,8 +4,6 @@ duplicates, late feedback and folds — and when built by the migration from a v
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from tests.store import downgrade
 from tests.store.test_deltas import T0, _spread_events
@@ -45,14 +43,6 @@ def _fill(store: DuckDBStore) -> None:
     store.write([_spread_events(3_000, 3_000, 6)])  # a third of them duplicates
     labels = [FeedbackIn(model="m", id=f"e{i}", label="b") for i in range(0, 6_000, 3)]
     store.write([UpsertFeedback(feedback_columns(labels))])
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> DuckDBStore:
-    s = DuckDBStore(str(tmp_path / "wide.duckdb"))
-    s.open()
-    yield s  # type: ignore[misc]
-    s.close()
 
 
 def test_the_model_wide_sketch_equals_the_per_version_sums(store: DuckDBStore) -> None:

@@ -164,23 +164,6 @@ def window_metrics(
     )
 
 
-_LATENCY_NAMES = tuple(f"latency_{n}" for n in ("mean", "p50", "p90", "p95", "p99", "max"))
-_CLASSIFICATION_NAMES = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "f1_macro",
-    "f1_weighted",
-    "roc_auc",
-    "log_loss",
-)
-_REGRESSION_NAMES = ("mae", "rmse", "mape", "r2")
-_NONE: dict[str, Any] = dict.fromkeys(
-    (*_LATENCY_NAMES, *_CLASSIFICATION_NAMES, *_REGRESSION_NAMES), None
-)
-
-
 def flatten(m: WindowMetrics) -> dict[str, Any]:
     """Named scalar series for timeseries and alerting."""
     out: dict[str, Any] = {
@@ -190,33 +173,25 @@ def flatten(m: WindowMetrics) -> dict[str, Any]:
         "error_rate": m.error_rate,
         "labeled_count": m.labeled_count,
         "label_coverage": m.label_coverage,
-        **_NONE,
     }
-    # (a timeseries flattens one of these per point: attribute reads, not getattr loops)
     lat = m.latency
-    if lat is not None:
-        out["latency_mean"] = _finite(lat.mean)
-        out["latency_p50"] = _finite(lat.p50)
-        out["latency_p90"] = _finite(lat.p90)
-        out["latency_p95"] = _finite(lat.p95)
-        out["latency_p99"] = _finite(lat.p99)
-        out["latency_max"] = _finite(lat.max)
+    for name in ("mean", "p50", "p90", "p95", "p99", "max"):
+        out[f"latency_{name}"] = None if lat is None else _finite(getattr(lat, name))
     c = m.classification
-    if c is not None:
-        out["accuracy"] = c.accuracy
-        out["precision"] = c.precision
-        out["recall"] = c.recall
-        out["f1"] = c.f1
-        out["f1_macro"] = c.f1_macro
-        out["f1_weighted"] = c.f1_weighted
-        out["roc_auc"] = c.roc_auc
-        out["log_loss"] = c.log_loss
+    for name in (
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "f1_macro",
+        "f1_weighted",
+        "roc_auc",
+        "log_loss",
+    ):
+        out[name] = None if c is None else getattr(c, name)
     r = m.regression
-    if r is not None:
-        out["mae"] = r.mae
-        out["rmse"] = r.rmse
-        out["mape"] = r.mape
-        out["r2"] = r.r2
+    for name in ("mae", "rmse", "mape", "r2"):
+        out[name] = None if r is None else getattr(r, name)
     b = m.business
     if b is None:
         out.update(conversion_rate=None, revenue=None, uplift=None)
