@@ -52,7 +52,6 @@ from modeltower.store.rollup_plan import (
     Ranges,
     decode,
     edge_spans,
-    hour_span,
     levels,
     split,
 )
@@ -283,8 +282,7 @@ def version_18_sql() -> str:
 def sketch_table(table: str, flt: EventFilter) -> str:
     """The sketch table to read for ``flt``: the model-wide copy of ``table`` (if it has one)
     when the window filters neither version nor group."""
-    wide = flt.version is None and flt.group is None
-    return MODEL_WIDE.get(table, table) if wide else table
+    return MODEL_WIDE.get(table, table) if rollup_plan.model_wide(flt) else table
 
 
 def columns(table: str) -> list[str]:
@@ -459,16 +457,20 @@ def sketch_bins(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
     bucket_us: int | None,
-    hours: tuple[int, int],
+    stored: list[tuple[str, Ranges]],
     spans: Ranges,
 ) -> Bins:
-    """Latency sketch bins, (bucket, bin, count) arrays, of the whole hours [a, b) ``hours``
-    from the hourly sketch and of the raw events in ``spans``: one statement. A (bucket, bin)
-    pair may repeat (once per version and group, per delta, and in the edges): summing them
-    here cost more than sketch_quantiles' bincount, which adds them anyway."""
-    where, params = _where(flt, [hours])
-    table = source(sketch_table("rollup_latency", flt))
-    parts = [f"SELECT {_bucket(flt, bucket_us)} AS bk, bin, n FROM {table} WHERE {where}"]
+    """Latency sketch bins, (bucket, bin, count) arrays, of the sketch tables' ``(table,
+    ranges)`` in ``stored`` and of the raw events in ``spans``: one statement. A (bucket, bin)
+    pair may repeat (once per version and group, per delta, per table, and in the edges):
+    summing them here cost more than sketch_quantiles' bincount, which adds them anyway."""
+    b = _bucket(flt, bucket_us)
+    parts: list[str] = []
+    params: list[Any] = []
+    for table, ranges in stored:
+        where, where_params = _where(flt, ranges)
+        parts.append(f"SELECT {b} AS bk, bin, n FROM {source(table)} WHERE {where}")
+        params += where_params
     if spans:
         raw, raw_params = duckdb_reads.latency_bins_sql(flt, bucket_us, spans, BIN_SQL)
         parts.append(raw)
@@ -521,15 +523,18 @@ def _sketch_quantiles(
     out: dict[int, WindowAggregate],
 ) -> None:
     """Percentiles from the hourly sketch for the window's whole hours, plus the bins of the raw
-    events of its partial hours; exact from raw events when buckets do not fall on hours."""
-    span = hour_span(flt, bucket_us)
-    if span is None:
+    events of its partial hours; exact from raw events when buckets do not fall on hours. (The
+    raw partial hours are cheap here: a ten-minute sketch, as PostgreSQL keeps, was measured
+    and did not make these reads faster.)"""
+    plan = rollup_plan.sketch_levels(flt, bucket_us, (HOUR_US,))
+    if plan is None:
         for k, q in duckdb_reads.quantiles(cur, flt, bucket_us).items():
             if k in out:
                 out[k].quantiles = q
         return
-    ha, hb = span
-    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, span, edge_spans(flt, ha, hb)))
+    (hours,), spans = plan
+    stored = [(sketch_table("rollup_latency", flt), hours)]
+    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, stored, spans))
     for k, q in got.items():
         if k in out:
             out[k].quantiles = q

@@ -14,8 +14,9 @@ enough.
 
 from __future__ import annotations
 
+from modeltower.store import rollup_plan
 from modeltower.store.base import EventFilter
-from modeltower.store.rollup_plan import DAY_US, HOUR_US
+from modeltower.store.rollup_plan import DAY_US, HOUR_US, TEN_MINUTES_US
 
 LATENCY = "rollup_latency_model"
 LATENCY_DAY = "rollup_latency_day_model"
@@ -40,16 +41,27 @@ UNITS = (
     (HOUR_US, LATENCY, SCORE_TABLES["rollup_score"]),
     (DAY_US, LATENCY_DAY, SCORE_TABLES["rollup_score_day"]),
 )
-
-
-def model_wide(flt: EventFilter) -> bool:
-    """Whether the window sums over every version and group (what these tables hold)."""
-    return flt.version is None and flt.group is None
+# Schema version 19: the ten-minute sketches, model-wide only (rollup_plan.sketch_units says
+# why), under the names DuckDB gives them. They live as long as the raw events (pg_retention).
+TEN_MINUTES = (
+    TEN_MINUTES_US,
+    rollup_plan.LATENCY_10M,
+    rollup_plan.SCORE_TABLES[TEN_MINUTES_US],
+)
+TEN_MINUTE_TABLES = TEN_MINUTES[1:]
+model_wide = rollup_plan.model_wide
 
 
 def score_table(table: str, flt: EventFilter) -> str:
-    """The score histogram table to read for ``flt`` in place of the per-version ``table``."""
-    return SCORE_TABLES[table] if model_wide(flt) else table
+    """The score histogram table to read for ``flt`` in place of the per-version ``table``
+    (the ten-minute one is model-wide already)."""
+    return SCORE_TABLES.get(table, table) if model_wide(flt) else table
+
+
+def version_19_schema() -> str:
+    """Schema version 19: the ten-minute tables (pg_rollups.version_19_sql fills them)."""
+    _, latency, score = TEN_MINUTES
+    return f"CREATE TABLE {latency} ({_LATENCY_COLUMNS}); CREATE TABLE {score} ({_SCORE_COLUMNS})"
 
 
 def key(unit_us: int) -> str:

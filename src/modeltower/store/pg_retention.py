@@ -7,6 +7,7 @@ import psycopg
 from modeltower.store import pg_model_rollups
 from modeltower.store.base import EnforceRetention, RetentionResult
 from modeltower.store.duckdb_retention import _LONG_LIVED
+from modeltower.store.rollup_plan import TEN_MINUTES_US
 
 # the tables DuckDB has, and the model-wide sketch rollups only PostgreSQL keeps
 _TABLES = (*_LONG_LIVED, *((t, "minute") for t in pg_model_rollups.TABLES))
@@ -32,6 +33,12 @@ def apply(con: psycopg.Connection, op: EnforceRetention) -> RetentionResult:
     )
     events = con.execute("DELETE FROM events WHERE ts < %s::bigint", [raw_before]).rowcount
     rows = 0
+    # the ten-minute sketches stand in for raw events: the units wholly before the cut-off
+    unit_before = raw_before // TEN_MINUTES_US * TEN_MINUTES_US
+    for table in pg_model_rollups.TEN_MINUTE_TABLES:
+        rows += con.execute(
+            f"DELETE FROM {table} WHERE minute < %s::bigint", [unit_before]
+        ).rowcount
     for table, column in _TABLES:
         rows += con.execute(
             f"DELETE FROM {table} WHERE {column} < %s::bigint", [long_before]

@@ -35,10 +35,10 @@ from modeltower.store.rollup_plan import (
     MERGED_OPS,
     MINUTE_US,
     NONE_KEY,
+    TEN_MINUTES_US,
     Policy,
     Ranges,
     decode,
-    hour_span,
     levels,
     split,
     until,
@@ -189,7 +189,7 @@ def add_sql(source: str, sign: int, sketch: bool, current: bool = True) -> list[
         out.append(_latency_sql(s, _HOUR_KEY, _K, "rollup_latency"))
     if current:  # the same sums with version and group summed away (pg_model_rollups.py)
         model_key = pg_model_rollups.KEY_COLUMNS
-        for unit, latency, score in pg_model_rollups.UNITS:
+        for unit, latency, score in (pg_model_rollups.TEN_MINUTES, *pg_model_rollups.UNITS):
             key = pg_model_rollups.key(unit)
             out.append(pg_scores.add_sql("rollup_batch", s, key, _CLS, score, model_key))
             if sketch:
@@ -212,6 +212,22 @@ def version_7_sql() -> str:
             pg_scores.SCHEMA,
             pg_scores.add_sql(ev, 1, _HOUR_KEY, _CLS, "rollup_score"),
             pg_scores.add_sql(ev, 1, _key(DAY_US), _CLS, "rollup_score_day"),
+        ]
+    )
+
+
+def version_19_sql() -> str:
+    """Schema version 19: the ten-minute model-wide sketches (pg_model_rollups.py), built from
+    the stored events, feedback applied."""
+    unit, latency, score = pg_model_rollups.TEN_MINUTES
+    key, key_columns = pg_model_rollups.key(unit), pg_model_rollups.KEY_COLUMNS
+    ev = f"({_effective('SELECT * FROM events')})"
+    return ";\n".join(
+        [
+            pg_model_rollups.version_19_schema(),
+            f"INSERT INTO {latency} SELECT {key}, {BIN_SQL}, count(*) FROM events "
+            "WHERE latency_ms IS NOT NULL GROUP BY 1, 2, 3",
+            pg_scores.add_sql(ev, 1, key, _CLS, score, key_columns),
         ]
     )
 
@@ -319,7 +335,7 @@ def window_aggregate(
                 if k in out:
                     out[k].quantiles = q
         else:
-            _sketch(con, flt, bucket_us, out)
+            _sketch(con, flt, bucket_us, policy, out)
     return out
 
 
@@ -327,28 +343,30 @@ def _sketch(
     con: psycopg.Connection,
     flt: EventFilter,
     bucket_us: int | None,
+    policy: Policy,
     out: dict[int, WindowAggregate],
 ) -> None:
-    span = hour_span(flt, bucket_us)
-    if span is None:
+    model_wide = pg_model_rollups.model_wide(flt)
+    units = rollup_plan.sketch_units(flt, (HOUR_US, DAY_US) if model_wide else (HOUR_US,), policy)
+    plan = rollup_plan.sketch_levels(flt, bucket_us, units)
+    if plan is None:
         for k, q in pg_reads.quantiles(con, flt, bucket_us).items():
             if k in out:
                 out[k].quantiles = q
         return
-    ha, hb = span
-    if pg_model_rollups.model_wide(flt):
-        hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
-        tables = [
-            (pg_model_rollups.LATENCY, HOUR_US, hours),
-            (pg_model_rollups.LATENCY_DAY, DAY_US, days),
-        ]
-    else:
-        tables = [("rollup_latency", 0, [span])]
+    per_level, spans = plan
+    # (table, unit) per level: a unit of 0 for the per-version table (rows to sum)
+    tables = {
+        TEN_MINUTES_US: (pg_model_rollups.TEN_MINUTES[1], TEN_MINUTES_US),
+        HOUR_US: (pg_model_rollups.LATENCY, HOUR_US) if model_wide else ("rollup_latency", 0),
+        DAY_US: (pg_model_rollups.LATENCY_DAY, DAY_US),
+    }
     parts: list[Bins] = []
     b = _bucket(flt, bucket_us)
-    for table, unit, ranges in tables:
+    for level, ranges in zip(units, per_level, strict=True):
         if not ranges:
             continue
+        table, unit = tables[level]
         where, params = _where(flt, ranges)
         # A model-wide table read by buckets of its own unit has one row per bucket and bin
         # already: summing them in SQL would only cost time (sketch_quantiles adds duplicates).
@@ -356,9 +374,7 @@ def _sketch(
         if not unit or bucket_us != unit:
             sql = f"SELECT {b} AS bk, bin, sum(n) AS n FROM {table} WHERE {where} GROUP BY 1, 2"
         parts.append(_bins(con, sql, params))
-    for start, end in ((flt.start_us, ha), (hb, flt.end_us)):
-        if end <= start:
-            continue
+    for start, end in spans:
         edge = until(flt, end)
         sql, p = pg_reads.latency_base(edge, bucket_us, start)
         edge_sql = (

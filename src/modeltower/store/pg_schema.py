@@ -243,6 +243,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     # (15 and 16 are DuckDB's own: one delta table, feedback with its event's time)
     (17, pg_rollups.VERSION_17_SQL),  # the minute-level rollups by model and minute
     # (18 is DuckDB's own: its model-wide sketch tables, as 10 here)
+    (19, pg_rollups.version_19_sql()),  # ten-minute model-wide sketches (pg_model_rollups.py)
 ]
 
 

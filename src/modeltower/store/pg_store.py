@@ -178,7 +178,7 @@ class PostgresStore(Store):
         self._reg_lock = threading.Lock()
         # Exact percentiles sort the window's latencies on the server: past 50,000 of them that
         # took PostgreSQL 100-200 ms, so larger windows take the sketch (within 1 %) sooner.
-        self.rollup_policy = Policy(exact_quantiles_max=50_000)
+        self.rollup_policy = Policy(exact_quantiles_max=50_000, ten_minutes=True)
         self._leadership = Leadership(url)
 
     # ---- lifecycle -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from modeltower.metrics.score_sketch import ScoreHistogram
 from modeltower.store.base import PART_REGRESSION, UNGROUPED, EventFilter, WindowAggregate
 
 MINUTE_US = 60_000_000
+TEN_MINUTES_US = 10 * MINUTE_US
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
 NONE_KEY = "\x00"  # NULL version / group in a key column (primary keys cannot be NULL)
@@ -57,6 +58,8 @@ class Policy:
     # ROC AUC and log loss stay exact (from raw scores) up to this many scored events; beyond,
     # they come from the hourly score histogram (metrics/score_sketch.py states the bound).
     exact_scores_max: int = 20_000
+    # Whether the store keeps the ten-minute, model-wide sketches (see sketch_units).
+    ten_minutes: bool = False
 
     def raw_scores(self, flt: EventFilter, labeled: int | None) -> bool:
         """Whether a window with ``labeled`` classified, labeled events (when known) reads its
@@ -68,14 +71,44 @@ class Policy:
         )
 
 
-def hour_span(flt: EventFilter, bucket_us: int | None) -> tuple[int, int] | None:
-    """The whole hours [a, b) of the window that the hourly sketches answer, or None (no whole
-    hour, tag filters, or buckets that do not fall on hours)."""
-    ha = -(-flt.start_us // HOUR_US) * HOUR_US
-    hb = flt.end_us // HOUR_US * HOUR_US
-    if flt.tags or hb <= ha or (bucket_us and (bucket_us % HOUR_US or flt.start_us % HOUR_US)):
+def model_wide(flt: EventFilter) -> bool:
+    """Whether the window sums over every version and group: what the model-wide sketch tables
+    (version and group summed away) answer."""
+    return flt.version is None and flt.group is None
+
+
+def unit_span(flt: EventFilter, bucket_us: int | None, unit_us: int) -> tuple[int, int] | None:
+    """The whole units [a, b) of the window that sketches of this unit answer, or None (no
+    whole unit, tag filters, or buckets that do not fall on the unit)."""
+    ua = -(-flt.start_us // unit_us) * unit_us
+    ub = flt.end_us // unit_us * unit_us
+    if flt.tags or ub <= ua or (bucket_us and (bucket_us % unit_us or flt.start_us % unit_us)):
         return None
-    return ha, hb
+    return ua, ub
+
+
+def sketch_levels(
+    flt: EventFilter, bucket_us: int | None, units: tuple[int, ...]
+) -> tuple[list[Ranges], Ranges] | None:
+    """The window split over sketch levels of ``units`` (finest first): the ranges of each
+    level, and the spans left to raw events (its edges, within a finest unit of each end); None
+    when the finest unit does not fit the window (see :func:`unit_span`)."""
+    span = unit_span(flt, bucket_us, units[0])
+    if span is None:
+        return None
+    a, b = span
+    return levels(a, b, units, flt, bucket_us), edge_spans(flt, a, b)
+
+
+def sketch_units(flt: EventFilter, units: tuple[int, ...], policy: Policy) -> tuple[int, ...]:
+    """``units`` with the ten-minute level in front for a model-wide window, when the store
+    keeps it (PostgreSQL). They answer most of a window's partial hours, which are otherwise
+    read raw: a dashboard's window ends off the hour at almost any moment, and its last partial
+    hour holds up to an hour of the busiest events, whose feedback PostgreSQL looks up one
+    event at a time. They are kept model-wide only: per version they would hold nearly a row
+    per event. (DuckDB reads those raw hours with filters pushed into both scans, in a few
+    milliseconds: there a ten-minute level made no read measurably faster.)"""
+    return (TEN_MINUTES_US, *units) if policy.ten_minutes and model_wide(flt) else units
 
 
 def split(flt: EventFilter, bucket_us: int | None, policy: Policy) -> tuple[int, int] | None:
@@ -175,6 +208,14 @@ def edge_spans(flt: EventFilter, a_us: int, b_us: int) -> Ranges:
     return [(lo, hi) for lo, hi in ((flt.start_us, a_us), (b_us, flt.end_us)) if hi > lo]
 
 
+#: The ten-minute latency sketch (model-wide only, as the ten-minute score histogram).
+LATENCY_10M = "rollup_latency_10m"
+#: The score histogram table of each unit (the ten-minute one is model-wide only).
+SCORE_TABLES = {
+    TEN_MINUTES_US: "rollup_score_10m",
+    HOUR_US: "rollup_score",
+    DAY_US: "rollup_score_day",
+}
 #: Rows of score histogram bins: (bucket, true label, bin, n, Σ ln(clip(p)), Σ ln(clip(1 − p))).
 ScoreRows = list[tuple[Any, ...]]
 
@@ -185,18 +226,21 @@ def score_histograms(
     policy: Policy,
     read: Callable[[list[tuple[str, Ranges]], Ranges], ScoreRows],
 ) -> dict[int, ScoreHistogram] | None:
-    """Score histograms per bucket from the hourly and daily rollups plus the raw edges, or
-    None when the window's scores are to be read raw: short or tagged windows, windows with
+    """Score histograms per bucket from the ten-minute (model-wide windows), hourly and daily
+    rollups plus the raw edges, or None when the window's scores are to be read raw: short or
+    tagged windows, windows with
     class-probability objects, and windows of at most ``policy.exact_scores_max`` scored events.
     ``read(stored, spans)`` returns the rows of the histogram tables' ``(table, ranges)`` in
     ``stored`` and those of the filter's raw events in ``spans`` (parts of its window)."""
-    span = hour_span(flt, bucket_us) if split(flt, bucket_us, policy) is not None else None
-    if span is None:
+    if split(flt, bucket_us, policy) is None:
         return None
-    ha, hb = span
-    hours, days = levels(ha, hb, (HOUR_US, DAY_US), flt, bucket_us)
-    stored = [(t, r) for t, r in (("rollup_score", hours), ("rollup_score_day", days)) if r]
-    rows = read(stored, edge_spans(flt, ha, hb))
+    units = sketch_units(flt, (HOUR_US, DAY_US), policy)
+    plan = sketch_levels(flt, bucket_us, units)
+    if plan is None:
+        return None
+    per_level, spans = plan
+    stored = [(SCORE_TABLES[u], r) for u, r in zip(units, per_level, strict=True) if r]
+    rows = read(stored, spans)
     out: dict[int, ScoreHistogram] = {}
     for bk, lab, bin_, n, lp, l1p in rows:
         if n:
