@@ -64,3 +64,23 @@ def test_a_wide_range_of_bins_over_many_buckets_is_taken_a_slice_at_a_time() -> 
     got = sketch_quantiles(as_bins(bk, bins, n))
     assert got == _reference(bk, bins, n)
     assert len(got) > 4_900
+
+
+def test_negative_counts_subtract_from_the_rows_they_repeat() -> None:
+    # what a complemented edge reads (rollup_plan.SketchPlan.minus): a unit's bins whole, and
+    # negated the bins of its raw events outside the window
+    rng = np.random.default_rng(9)
+    rows = 3_000
+    bk = rng.integers(0, 20, rows)
+    bins = rng.integers(-50, 300, rows)
+    n = rng.integers(1, 6, rows)
+    want = _reference(bk, bins, n)
+    outside = rng.integers(0, 4, rows)  # more of the same bins, to be taken away again
+    whole = as_bins(bk, bins, n + outside)
+    minus = as_bins(bk, bins, -outside)
+    assert sketch_quantiles(whole, minus) == want
+    assert sketch_quantiles(minus, whole) == want
+    # a bucket left with nothing has no percentiles
+    gone = as_bins(bk[bk == 3], bins[bk == 3], -(n + outside)[bk == 3])
+    assert 3 not in sketch_quantiles(whole, minus, gone)
+    assert sketch_quantiles(whole, minus) != sketch_quantiles(whole)

@@ -175,39 +175,80 @@ def test_the_migration_builds_them_from_a_version_18_database(
     _assert_tables_hold_the_raw_events(pg_url)
 
 
-# a model-wide window ending off the hour and off the minute, as a dashboard's does
+# Model-wide windows ending off the hour and off the minute, as a dashboard's do: one whose
+# partial ten minutes are read raw, and one whose partial ten minutes are read whole from the
+# sketch, less the raw events of the unit outside the window (there are events after its end).
 WINDOW = EventFilter("m", T0 + 17 * MINUTE_US + 30 * S, T0 + 5 * HOUR_US + 43 * MINUTE_US + 10 * S)
+COMPLEMENTED = EventFilter("m", T0 + 12 * MINUTE_US, T0 + 5 * HOUR_US + 48 * MINUTE_US + 10 * S)
+PG_POLICY = Policy(ten_minutes=True, complement_edges=True)
 
 
 def test_a_model_wide_window_leaves_under_ten_minutes_at_each_end_to_raw_events() -> None:
-    policy = Policy(ten_minutes=True)
-    units = rollup_plan.sketch_units(WINDOW, (HOUR_US,), policy)
-    plan = rollup_plan.sketch_levels(WINDOW, None, units)
+    units = rollup_plan.sketch_units(WINDOW, (HOUR_US,), PG_POLICY)
+    plan = rollup_plan.sketch_levels(WINDOW, None, units, PG_POLICY)
     assert plan is not None
-    (tens, hours), spans = plan
+    tens, hours = plan.per_level
     assert hours == [(T0 + HOUR_US, T0 + 5 * HOUR_US)]
     assert tens == [
         (T0 + 20 * MINUTE_US, T0 + HOUR_US),
         (T0 + 5 * HOUR_US, T0 + 5 * HOUR_US + 40 * MINUTE_US),
     ]
-    assert spans == [
+    assert plan.spans == [
         (WINDOW.start_us, T0 + 20 * MINUTE_US),
         (T0 + 5 * HOUR_US + 40 * MINUTE_US, WINDOW.end_us),
     ]
+    assert plan.minus == []
     # a version's window keeps to the hours: the ten-minute sketches are model-wide only
     per_version = EventFilter("m", WINDOW.start_us, WINDOW.end_us, version="v1")
-    assert rollup_plan.sketch_units(per_version, (HOUR_US,), policy) == (HOUR_US,)
+    assert rollup_plan.sketch_units(per_version, (HOUR_US,), PG_POLICY) == (HOUR_US,)
     # and a store that keeps none (DuckDB) reads the partial hours raw
     assert rollup_plan.sketch_units(WINDOW, (HOUR_US,), Policy()) == (HOUR_US,)
 
 
+def test_partial_units_read_whole_less_what_lies_outside_when_that_is_shorter() -> None:
+    flt = COMPLEMENTED
+    plan = rollup_plan.sketch_levels(flt, None, (TEN_MINUTES_US, HOUR_US), PG_POLICY)
+    assert plan is not None
+    assert plan.per_level == [
+        [
+            (T0 + 10 * MINUTE_US, T0 + HOUR_US),
+            (T0 + 5 * HOUR_US, T0 + 5 * HOUR_US + 50 * MINUTE_US),
+        ],
+        [(T0 + HOUR_US, T0 + 5 * HOUR_US)],
+    ]
+    assert plan.spans == []
+    assert plan.minus == [
+        (T0 + 10 * MINUTE_US, flt.start_us),
+        (flt.end_us, T0 + 5 * HOUR_US + 50 * MINUTE_US),
+    ]
+    # without the policy, or where the raw events before the window have expired, raw edges
+    raw = rollup_plan.sketch_levels(flt, None, (TEN_MINUTES_US, HOUR_US), Policy())
+    assert raw is not None and raw.minus == [] and len(raw.spans) == 2
+    expired = Policy(complement_edges=True, raw_from_us=T0 + 11 * MINUTE_US)
+    got = rollup_plan.sketch_levels(flt, None, (TEN_MINUTES_US, HOUR_US), expired)
+    assert got is not None
+    assert got.spans == [(flt.start_us, T0 + 20 * MINUTE_US)] and got.minus == [plan.minus[1]]
+    # an edge of a whole hour level: the window's last hour read whole, less its last seconds
+    flt = EventFilter("m", T0, T0 + 5 * HOUR_US - 17 * S, version="v1")
+    hourly = rollup_plan.sketch_levels(flt, None, (HOUR_US,), PG_POLICY)
+    assert hourly is not None
+    assert hourly.per_level == [[(T0, T0 + 5 * HOUR_US)]]
+    assert hourly.minus == [(flt.end_us, T0 + 5 * HOUR_US)]
+
+
+WINDOWS = {"raw edges": WINDOW, "complemented edges": COMPLEMENTED}
+
+
+@pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize("bucket_us", [None, HOUR_US, TEN_MINUTES_US])
 def test_sketch_percentiles_of_a_model_wide_window_equal_those_of_its_raw_latencies(
-    pg_store: PostgresStore, pg_url: str, bucket_us: int | None
+    pg_store: PostgresStore, pg_url: str, bucket_us: int | None, window: str
 ) -> None:
     pg_store.rollup_policy.exact_quantiles_max = 0  # from the sketch, always
     _fill(pg_store)
-    flt = WINDOW if bucket_us is None else EventFilter("m", T0, WINDOW.end_us)
+    flt = WINDOWS[window]
+    if bucket_us is not None:  # buckets from a whole hour
+        flt = EventFilter("m", T0, flt.end_us)
     got = pg_store.aggregate(flt, bucket_us, frozenset({PART_QUANTILES}))
     raw = [r for r in _raw(pg_url, flt) if r[2] is not None]
     bk = [0 if bucket_us is None else (ts - flt.start_us) // bucket_us for _, ts, *_ in raw]
@@ -216,15 +257,17 @@ def test_sketch_percentiles_of_a_model_wide_window_equal_those_of_its_raw_latenc
     assert {k: a.quantiles for k, a in got.items()} == want
 
 
+@pytest.mark.parametrize("window", WINDOWS)
 def test_score_histograms_of_a_model_wide_window_equal_those_of_its_raw_scores(
-    pg_store: PostgresStore, pg_url: str
+    pg_store: PostgresStore, pg_url: str, window: str
 ) -> None:
     pg_store.rollup_policy.exact_scores_max = 0  # from the histograms, always
     _fill(pg_store)
-    got = pg_store.score_histograms(WINDOW, None)
+    flt = WINDOWS[window]
+    got = pg_store.score_histograms(flt, None)
     assert got is not None and set(got) == {0}
     want = ScoreHistogram()
-    for _, _, lab, p, _ in _scored(_raw(pg_url, WINDOW)):
+    for _, _, lab, p, _ in _scored(_raw(pg_url, flt)):
         want.add_score(lab, p)
     assert want.total > 1_000
     h = got[0]
@@ -237,7 +280,7 @@ def test_score_histograms_of_a_model_wide_window_equal_those_of_its_raw_scores(
     # they are read: without the ten-minute rows, the window's partial hours would be missing
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute(f"DELETE FROM {SCORE}")
-    emptied = pg_store.score_histograms(WINDOW, None)
+    emptied = pg_store.score_histograms(flt, None)
     assert emptied is not None and emptied[0].total < want.total
 
 

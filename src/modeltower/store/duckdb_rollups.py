@@ -50,6 +50,7 @@ from modeltower.store.rollup_plan import (
     OPS_VALUES,
     Policy,
     Ranges,
+    ScoreRows,
     decode,
     edge_spans,
     levels,
@@ -512,7 +513,7 @@ def window_aggregate(
             for k, q in exact.items():
                 out[k].quantiles = q
         else:
-            _sketch_quantiles(cur, flt, bucket_us, out)
+            _sketch_quantiles(cur, flt, bucket_us, policy, out)
     return out
 
 
@@ -520,21 +521,22 @@ def _sketch_quantiles(
     cur: duckdb.DuckDBPyConnection,
     flt: EventFilter,
     bucket_us: int | None,
+    policy: Policy,
     out: dict[int, WindowAggregate],
 ) -> None:
     """Percentiles from the hourly sketch for the window's whole hours, plus the bins of the raw
     events of its partial hours; exact from raw events when buckets do not fall on hours. (The
     raw partial hours are cheap here: a ten-minute sketch, as PostgreSQL keeps, was measured
     and did not make these reads faster.)"""
-    plan = rollup_plan.sketch_levels(flt, bucket_us, (HOUR_US,))
+    plan = rollup_plan.sketch_levels(flt, bucket_us, (HOUR_US,), policy)
     if plan is None:
         for k, q in duckdb_reads.quantiles(cur, flt, bucket_us).items():
             if k in out:
                 out[k].quantiles = q
         return
-    (hours,), spans = plan
-    stored = [(sketch_table("rollup_latency", flt), hours)]
-    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, stored, spans))
+    assert not plan.minus, "DuckDB's policy reads partial hours raw"
+    stored = [(sketch_table("rollup_latency", flt), plan.per_level[0])]
+    got = sketch_quantiles(sketch_bins(cur, flt, bucket_us, stored, plan.spans))
     for k, q in got.items():
         if k in out:
             out[k].quantiles = q
@@ -545,16 +547,10 @@ def score_histograms(
 ) -> dict[int, ScoreHistogram] | None:
     """See :func:`rollup_plan.score_histograms`."""
     b = _bucket(flt, bucket_us)
-    return rollup_plan.score_histograms(
-        flt,
-        bucket_us,
-        policy,
-        read=lambda stored, spans: duckdb_scores.histogram_rows(
-            cur,
-            flt,
-            bucket_us,
-            [(source(table), *_where(flt, ranges)) for table, ranges in stored],
-            spans,
-            b,
-        ),
-    )
+
+    def read(stored: list[tuple[str, Ranges]], spans: Ranges, minus: Ranges) -> ScoreRows:
+        assert not minus, "DuckDB's policy reads partial hours raw"
+        tables = [(source(table), *_where(flt, ranges)) for table, ranges in stored]
+        return duckdb_scores.histogram_rows(cur, flt, bucket_us, tables, spans, b)
+
+    return rollup_plan.score_histograms(flt, bucket_us, policy, read)

@@ -78,8 +78,10 @@ def sketch_quantiles(*parts: Bins) -> dict[int, dict[str, float]]:
     most a few thousand cells even for latencies from microseconds to hours; the buckets are
     taken a slice at a time to bound its size."""
     bk, bins, n = (np.concatenate(c) if len(parts) > 1 else c[0] for c in zip(*parts, strict=True))
-    if n.size and n.min() <= 0:
-        keep = n > 0
+    # (negative counts are kept: they subtract raw events outside a window, rollup_plan's
+    # SketchPlan.minus, from the unit whose sketch holds them)
+    if n.size and not n.all():
+        keep = n != 0
         bk, bins, n = bk[keep], bins[keep], n[keep]
     if bk.size == 0:
         return {}

@@ -38,6 +38,7 @@ from modeltower.store.rollup_plan import (
     TEN_MINUTES_US,
     Policy,
     Ranges,
+    ScoreRows,
     decode,
     levels,
     split,
@@ -348,41 +349,44 @@ def _sketch(
 ) -> None:
     model_wide = pg_model_rollups.model_wide(flt)
     units = rollup_plan.sketch_units(flt, (HOUR_US, DAY_US) if model_wide else (HOUR_US,), policy)
-    plan = rollup_plan.sketch_levels(flt, bucket_us, units)
+    plan = rollup_plan.sketch_levels(flt, bucket_us, units, policy)
     if plan is None:
         for k, q in pg_reads.quantiles(con, flt, bucket_us).items():
             if k in out:
                 out[k].quantiles = q
         return
-    per_level, spans = plan
     # (table, unit) per level: a unit of 0 for the per-version table (rows to sum)
     tables = {
         TEN_MINUTES_US: (pg_model_rollups.TEN_MINUTES[1], TEN_MINUTES_US),
         HOUR_US: (pg_model_rollups.LATENCY, HOUR_US) if model_wide else ("rollup_latency", 0),
         DAY_US: (pg_model_rollups.LATENCY_DAY, DAY_US),
     }
-    parts: list[Bins] = []
+    # One statement (one snapshot): the raw events it subtracts are those its units hold.
+    parts: list[str] = []
+    params: list[Any] = []
     b = _bucket(flt, bucket_us)
-    for level, ranges in zip(units, per_level, strict=True):
+    for level, ranges in zip(units, plan.per_level, strict=True):
         if not ranges:
             continue
         table, unit = tables[level]
-        where, params = _where(flt, ranges)
+        where, where_params = _where(flt, ranges)
         # A model-wide table read by buckets of its own unit has one row per bucket and bin
         # already: summing them in SQL would only cost time (sketch_quantiles adds duplicates).
         sql = f"SELECT {b} AS bk, bin, n FROM {table} WHERE {where}"
         if not unit or bucket_us != unit:
             sql = f"SELECT {b} AS bk, bin, sum(n) AS n FROM {table} WHERE {where} GROUP BY 1, 2"
-        parts.append(_bins(con, sql, params))
-    for start, end in spans:
-        edge = until(flt, end)
-        sql, p = pg_reads.latency_base(edge, bucket_us, start)
-        edge_sql = (
-            f"WITH ev AS ({sql}) SELECT b AS bk, {BIN_SQL} AS bin, count(*) AS n FROM ev "
-            "WHERE latency_ms IS NOT NULL GROUP BY 1, 2"
-        )
-        parts.append(_bins(con, edge_sql, p))
-    for k, q in sketch_quantiles(*parts).items():
+        parts.append(sql)
+        params += where_params
+    for sign, spans in ((1, plan.spans), (-1, plan.minus)):
+        for start, end in spans:
+            base, base_params = pg_reads.latency_base(until(flt, end), bucket_us, start)
+            parts.append(
+                f"SELECT b AS bk, {BIN_SQL} AS bin, {sign} * count(*) AS n FROM ({base}) ev "
+                "WHERE latency_ms IS NOT NULL GROUP BY 1, 2"
+            )
+            params += base_params
+    union = " UNION ALL ".join(f"({sql})" for sql in parts)
+    for k, q in sketch_quantiles(_bins(con, union, params)).items():
         if k in out:
             out[k].quantiles = q
 
@@ -404,22 +408,12 @@ def score_histograms(
 ) -> dict[int, ScoreHistogram] | None:
     """See :func:`rollup_plan.score_histograms`."""
     b = _bucket(flt, bucket_us)
-    return rollup_plan.score_histograms(
-        flt,
-        bucket_us,
-        policy,
-        read=lambda stored, spans: [
-            *(
-                row
-                for table, ranges in stored
-                for row in pg_scores.stored_rows(
-                    con, pg_model_rollups.score_table(table, flt), *_where(flt, ranges), b
-                )
-            ),
-            *(
-                row
-                for lo, hi in spans
-                for row in pg_scores.edge_rows(con, until(flt, hi), bucket_us, lo)
-            ),
-        ],
-    )
+
+    def read(stored: list[tuple[str, Ranges]], spans: Ranges, minus: Ranges) -> ScoreRows:
+        tables = [
+            (pg_model_rollups.score_table(table, flt), *_where(flt, ranges))
+            for table, ranges in stored
+        ]
+        return pg_scores.histogram_rows(con, flt, bucket_us, tables, spans, minus, b)
+
+    return rollup_plan.score_histograms(flt, bucket_us, policy, read)

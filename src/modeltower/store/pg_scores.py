@@ -10,7 +10,7 @@ import psycopg
 from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS
 from modeltower.store import pg_reads
 from modeltower.store.base import EventFilter
-from modeltower.store.rollup_plan import ScoreRows
+from modeltower.store.rollup_plan import ScoreRows, until
 
 _COLUMNS = """
     model TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
@@ -53,36 +53,39 @@ def add_sql(
     """
 
 
-def stored_rows(
-    con: psycopg.Connection,
-    table: str,
-    where: str,
-    params: list[Any],
-    bucket: str,
-) -> ScoreRows:
-    """The stored histogram rows of ``table`` that ``where`` selects, per bucket."""
-    rows: ScoreRows = con.execute(
-        f"SELECT {bucket} AS bk, lab, bin, sum(n)::bigint, sum(ln_p), sum(ln_1mp) FROM {table} "
-        f"WHERE {where} GROUP BY 1, 2, 3",
-        params,
-    ).fetchall()
-    return rows
-
-
-def edge_rows(
+def histogram_rows(
     con: psycopg.Connection,
     flt: EventFilter,
     bucket_us: int | None,
-    start_us: int | None,
+    stored: list[tuple[str, str, list[Any]]],
+    spans: list[tuple[int, int]],
+    minus: list[tuple[int, int]],
+    bucket: str,
 ) -> ScoreRows:
-    """The histogram rows of the raw events of ``flt`` (from ``start_us``), per bucket."""
-    base, params = pg_reads.base(flt, bucket_us, start_us, per_event=True)
+    """The histogram rows per bucket of the stored tables (``(table, where, params)`` of each,
+    ``bucket`` its bucket expression), plus those of the raw events of ``flt`` in ``spans``,
+    less those of its raw events in ``minus``: one statement, so that one snapshot holds what
+    it subtracts. The raw events' feedback is looked up by key (a window's edges are few)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for table, where, where_params in stored:
+        parts.append(f"SELECT {bucket} AS bk, lab, bin, n, ln_p, ln_1mp FROM {table} WHERE {where}")
+        params += where_params
+    for sign, edges in ((1, spans), (-1, minus)):
+        for lo, hi in edges:
+            base, base_params = pg_reads.base(until(flt, hi), bucket_us, lo, per_event=True)
+            parts.append(
+                f"SELECT b, lab, {BIN_SQL} AS bin, {sign} * count(*), {sign} * {LN_P}, "
+                f"{sign} * {LN_1MP} FROM ({base}) ev "
+                f"WHERE {pg_reads.CLS} AND {SCORED} GROUP BY 1, 2, 3"
+            )
+            params += base_params
+    if not parts:
+        return []
+    union = " UNION ALL ".join(f"({sql})" for sql in parts)
     rows: ScoreRows = con.execute(
-        f"""
-        WITH ev AS ({base})
-        SELECT b, lab, {BIN_SQL} AS bin, count(*), {LN_P}, {LN_1MP}
-        FROM ev WHERE {pg_reads.CLS} AND {SCORED} GROUP BY 1, 2, 3
-        """,
+        f"SELECT bk, lab, bin, sum(n)::bigint, sum(ln_p), sum(ln_1mp) FROM ({union}) AS r "
+        "GROUP BY 1, 2, 3",
         params,
     ).fetchall()
     return rows

@@ -60,6 +60,9 @@ class Policy:
     exact_scores_max: int = 20_000
     # Whether the store keeps the ten-minute, model-wide sketches (see sketch_units).
     ten_minutes: bool = False
+    # Whether a partial unit at a window's edge may be read as the whole unit minus the raw
+    # events of the unit outside the window, when those span less time (see sketch_levels).
+    complement_edges: bool = False
 
     def raw_scores(self, flt: EventFilter, labeled: int | None) -> bool:
         """Whether a window with ``labeled`` classified, labeled events (when known) reads its
@@ -87,17 +90,51 @@ def unit_span(flt: EventFilter, bucket_us: int | None, unit_us: int) -> tuple[in
     return ua, ub
 
 
+@dataclass
+class SketchPlan:
+    """How the sketch levels answer a window: the ranges of each level (finest first), the
+    raw spans added, and the raw spans subtracted (outside the window, within a unit at its
+    edge that a level reads whole). A read must take all of them in one statement, so that the
+    events it subtracts are those the unit it read holds."""
+
+    per_level: list[Ranges]
+    spans: Ranges
+    minus: Ranges
+
+
 def sketch_levels(
-    flt: EventFilter, bucket_us: int | None, units: tuple[int, ...]
-) -> tuple[list[Ranges], Ranges] | None:
-    """The window split over sketch levels of ``units`` (finest first): the ranges of each
-    level, and the spans left to raw events (its edges, within a finest unit of each end); None
-    when the finest unit does not fit the window (see :func:`unit_span`)."""
-    span = unit_span(flt, bucket_us, units[0])
+    flt: EventFilter, bucket_us: int | None, units: tuple[int, ...], policy: Policy
+) -> SketchPlan | None:
+    """The window split over sketch levels of ``units`` (finest first), or None when the
+    finest unit does not fit the window (see :func:`unit_span`). Each partial unit at an edge
+    is read raw, or (``policy.complement_edges``) whole, minus the raw events of the unit that
+    lie outside the window, if those span less time: a window that ends now has next to no
+    events after its end, so its last partial unit costs a read of the unit's sketch only."""
+    fine = units[0]
+    span = unit_span(flt, bucket_us, fine)
     if span is None:
         return None
     a, b = span
-    return levels(a, b, units, flt, bucket_us), edge_spans(flt, a, b)
+    spans: Ranges = []
+    minus: Ranges = []
+    if flt.start_us < a:
+        # (raw events before raw_from_us have expired: nothing to subtract there)
+        if (
+            policy.complement_edges
+            and flt.start_us - (a - fine) < a - flt.start_us
+            and a - fine >= policy.raw_from_us
+        ):
+            minus.append((a - fine, flt.start_us))
+            a -= fine
+        else:
+            spans.append((flt.start_us, a))
+    if flt.end_us > b:
+        if policy.complement_edges and b + fine - flt.end_us < flt.end_us - b:
+            minus.append((flt.end_us, b + fine))
+            b += fine
+        else:
+            spans.append((b, flt.end_us))
+    return SketchPlan(levels(a, b, units, flt, bucket_us), spans, minus)
 
 
 def sketch_units(flt: EventFilter, units: tuple[int, ...], policy: Policy) -> tuple[int, ...]:
@@ -224,23 +261,23 @@ def score_histograms(
     flt: EventFilter,
     bucket_us: int | None,
     policy: Policy,
-    read: Callable[[list[tuple[str, Ranges]], Ranges], ScoreRows],
+    read: Callable[[list[tuple[str, Ranges]], Ranges, Ranges], ScoreRows],
 ) -> dict[int, ScoreHistogram] | None:
     """Score histograms per bucket from the ten-minute (model-wide windows), hourly and daily
     rollups plus the raw edges, or None when the window's scores are to be read raw: short or
-    tagged windows, windows with
-    class-probability objects, and windows of at most ``policy.exact_scores_max`` scored events.
-    ``read(stored, spans)`` returns the rows of the histogram tables' ``(table, ranges)`` in
-    ``stored`` and those of the filter's raw events in ``spans`` (parts of its window)."""
+    tagged windows, windows with class-probability objects, and windows of at most
+    ``policy.exact_scores_max`` scored events.
+    ``read(stored, spans, minus)`` returns, in one statement, the rows of the histogram tables'
+    ``(table, ranges)`` in ``stored``, those of the filter's raw events in ``spans`` (parts of
+    its window), and those of its raw events in ``minus`` negated (see :class:`SketchPlan`)."""
     if split(flt, bucket_us, policy) is None:
         return None
     units = sketch_units(flt, (HOUR_US, DAY_US), policy)
-    plan = sketch_levels(flt, bucket_us, units)
+    plan = sketch_levels(flt, bucket_us, units, policy)
     if plan is None:
         return None
-    per_level, spans = plan
-    stored = [(SCORE_TABLES[u], r) for u, r in zip(units, per_level, strict=True) if r]
-    rows = read(stored, spans)
+    stored = [(SCORE_TABLES[u], r) for u, r in zip(units, plan.per_level, strict=True) if r]
+    rows = read(stored, plan.spans, plan.minus)
     out: dict[int, ScoreHistogram] = {}
     for bk, lab, bin_, n, lp, l1p in rows:
         if n:
