@@ -10,6 +10,10 @@ transaction as the per-version tables, from the same batch of effective event ro
 always agree. DuckDB keeps a model-wide copy of the hourly latency sketch only
 (store/duckdb_rollups.py, MODEL_WIDE): its vectorised scans sum the per-version score bins fast
 enough.
+
+Per ten minutes there are model-wide sketches only (schema version 19, :data:`TEN_MINUTES`):
+they answer most of a window's partial hours, whose raw events PostgreSQL reads looking each
+event's feedback up by key, and live as long as the raw events.
 """
 
 from __future__ import annotations
