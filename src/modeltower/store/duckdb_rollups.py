@@ -525,9 +525,8 @@ def _sketch_quantiles(
     out: dict[int, WindowAggregate],
 ) -> None:
     """Percentiles from the hourly sketch for the window's whole hours, plus the bins of the raw
-    events of its partial hours; exact from raw events when buckets do not fall on hours. (The
-    raw partial hours are cheap here: a ten-minute sketch, as PostgreSQL keeps, was measured
-    and did not make these reads faster.)"""
+    events of its partial hours; exact from raw events when buckets do not fall on hours
+    (rollup_plan.sketch_units says why DuckDB keeps no ten-minute level)."""
     plan = rollup_plan.sketch_levels(flt, bucket_us, (HOUR_US,), policy)
     if plan is None:
         for k, q in duckdb_reads.quantiles(cur, flt, bucket_us).items():

@@ -47,25 +47,24 @@ UNITS = (
 )
 # Schema version 19: the ten-minute sketches, model-wide only (rollup_plan.sketch_units says
 # why), under the names DuckDB gives them. They live as long as the raw events (pg_retention).
-TEN_MINUTES = (
-    TEN_MINUTES_US,
-    rollup_plan.LATENCY_10M,
-    rollup_plan.SCORE_TABLES[TEN_MINUTES_US],
-)
-TEN_MINUTE_TABLES = TEN_MINUTES[1:]
-model_wide = rollup_plan.model_wide
+LATENCY_10M = rollup_plan.LATENCY_10M
+SCORE_10M = rollup_plan.SCORE_TABLES[TEN_MINUTES_US]
+TEN_MINUTES = (TEN_MINUTES_US, LATENCY_10M, SCORE_10M)  # (unit, latency, score), as UNITS
+TEN_MINUTE_TABLES = (LATENCY_10M, SCORE_10M)
 
 
 def score_table(table: str, flt: EventFilter) -> str:
     """The score histogram table to read for ``flt`` in place of the per-version ``table``
     (the ten-minute one is model-wide already)."""
-    return SCORE_TABLES.get(table, table) if model_wide(flt) else table
+    return SCORE_TABLES.get(table, table) if rollup_plan.model_wide(flt) else table
 
 
 def version_19_schema() -> str:
     """Schema version 19: the ten-minute tables (pg_rollups.version_19_sql fills them)."""
-    _, latency, score = TEN_MINUTES
-    return f"CREATE TABLE {latency} ({_LATENCY_COLUMNS}); CREATE TABLE {score} ({_SCORE_COLUMNS})"
+    return (
+        f"CREATE TABLE {LATENCY_10M} ({_LATENCY_COLUMNS}); "
+        f"CREATE TABLE {SCORE_10M} ({_SCORE_COLUMNS})"
+    )
 
 
 def key(unit_us: int) -> str:

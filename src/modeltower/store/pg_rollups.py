@@ -347,7 +347,7 @@ def _sketch(
     policy: Policy,
     out: dict[int, WindowAggregate],
 ) -> None:
-    model_wide = pg_model_rollups.model_wide(flt)
+    model_wide = rollup_plan.model_wide(flt)
     units = rollup_plan.sketch_units(flt, (HOUR_US, DAY_US) if model_wide else (HOUR_US,), policy)
     plan = rollup_plan.sketch_levels(flt, bucket_us, units, policy)
     if plan is None:
@@ -357,7 +357,7 @@ def _sketch(
         return
     # (table, unit) per level: a unit of 0 for the per-version table (rows to sum)
     tables = {
-        TEN_MINUTES_US: (pg_model_rollups.TEN_MINUTES[1], TEN_MINUTES_US),
+        TEN_MINUTES_US: (pg_model_rollups.LATENCY_10M, TEN_MINUTES_US),
         HOUR_US: (pg_model_rollups.LATENCY, HOUR_US) if model_wide else ("rollup_latency", 0),
         DAY_US: (pg_model_rollups.LATENCY_DAY, DAY_US),
     }
