@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from modeltower.ingest.schema import EventIn, FeedbackIn, feedback_columns, to_columns
@@ -43,6 +44,44 @@ def test_key_set_answers_as_a_set_through_merges() -> None:
         seen.update(int(x) for x in batch)
         assert len(keys) == len(seen)
     assert keys.nbytes == 8 * len(seen)
+
+
+def test_fingerprints_computed_here_equal_duckdbs() -> None:
+    """Small batches are hashed in Python, large ones by DuckDB: the same fingerprints, which
+    are also the low bits of the stored key that the set is loaded from."""
+    con = duckdb.connect()
+    n = duckdb_keyset.PYTHON_MAX_ROWS + 7
+    models = ["m", "churn", "ünï", "x" * 300, "", "日本"] * (n // 6 + 1)
+    ids = [f"{i}-é" if i % 3 else str(i) for i in range(len(models))]
+    models, ids = models[:n], ids[:n]
+    batch = pa.table({"model": models, "id": ids})
+    by_duckdb = duckdb_keyset.batch_fingerprints(con, batch, models, ids)
+    from_keys = con.execute(
+        f"SELECT {duckdb_keyset.FINGERPRINT} AS f FROM "
+        "(SELECT md5_number(model || chr(0) || id) AS k FROM batch)"
+    ).fetchnumpy()["f"]
+    here = duckdb_keyset.fingerprints(models, ids)
+    small = duckdb_keyset.batch_fingerprints(con, batch.slice(0, 50), models[:50], ids[:50])
+    assert by_duckdb.dtype == here.dtype == small.dtype == np.uint64
+    assert (by_duckdb == here).all()
+    assert (from_keys == here).all()
+    assert (small == here[:50]).all()
+    assert len(set(here.tolist())) == len(set(zip(models, ids, strict=True)))
+
+
+def test_key_set_stays_sorted_when_batches_are_merged_in() -> None:
+    rng = np.random.default_rng(5)
+    keys = duckdb_keyset.KeySet()
+    added = []
+    for _ in range(30):
+        batch = rng.integers(0, 2**63, int(rng.integers(1, 9_000)), dtype=np.uint64)
+        keys.add(batch)
+        added.append(batch)
+    stored = np.concatenate([keys._base, keys._recent])
+    assert len(keys._base) > 0  # a merge into the large array happened on the way
+    for part in (keys._base, keys._recent):
+        assert (part[1:] >= part[:-1]).all()
+    assert sorted(stored.tolist()) == sorted(np.concatenate(added).tolist())
 
 
 def _events(ids: list[str], ts: int = T0, model: str = "m") -> InsertEvents:

@@ -15,6 +15,8 @@ a fifth of it), extended only after a transaction that inserted events has commi
 
 from __future__ import annotations
 
+from hashlib import md5
+
 import duckdb
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +28,10 @@ BATCH_FINGERPRINT = "(md5_number(model || chr(0) || id) & 18446744073709551615::
 
 Fingerprints = npt.NDArray[np.uint64]
 _LOAD_ROWS = 1 << 20
+# Up to this many rows a batch's fingerprints are computed here (hashlib): a DuckDB statement
+# costs about 0.7 ms however few its rows, hashlib about 0.75 µs a row; past it, DuckDB is
+# faster, and gives up the GIL while it hashes.
+PYTHON_MAX_ROWS = 1024
 
 
 class KeySet:
@@ -80,14 +86,20 @@ class KeySet:
         """Fingerprints of events that were just committed."""
         if not len(fps):
             return
-        recent = np.concatenate([self._recent, fps])
-        recent.sort()
+        # Merged into the sorted arrays, not sorted again with them: sorting the recent ones
+        # anew cost 2.5 ms a commit at 65k of them, and 15 ms at 10M stored events (312k).
+        recent = _merge(self._recent, np.sort(fps))
         if len(recent) > max(65_536, len(self._base) // 32):
-            # the two sorted runs: a merge, not a full sort (numpy's stable sort is a timsort)
-            base = np.concatenate([self._base, recent])
-            base.sort(kind="stable")
-            self._base, recent = base, np.empty(0, np.uint64)
+            self._base, recent = _merge(self._base, recent), np.empty(0, np.uint64)
         self._recent = recent
+
+
+def _merge(sorted_a: Fingerprints, sorted_b: Fingerprints) -> Fingerprints:
+    """The sorted union (with repeats) of two sorted arrays, in one pass over both."""
+    if not len(sorted_a):
+        return sorted_b
+    merged: Fingerprints = np.insert(sorted_a, np.searchsorted(sorted_a, sorted_b), sorted_b)
+    return merged
 
 
 def _member(sorted_fps: Fingerprints, fps: Fingerprints) -> npt.NDArray[np.bool_]:
@@ -99,11 +111,28 @@ def _member(sorted_fps: Fingerprints, fps: Fingerprints) -> npt.NDArray[np.bool_
     return found
 
 
-def batch_fingerprints(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> Fingerprints:
-    """The fingerprints of the rows of ``batch`` (model and id columns), in row order."""
+def batch_fingerprints(
+    con: duckdb.DuckDBPyConnection, batch: pa.Table, models: list[str], ids: list[str]
+) -> Fingerprints:
+    """The fingerprints of the rows of ``batch`` (model and id columns, also given as the
+    lists ``models`` and ``ids``), in row order."""
+    if batch.num_rows <= PYTHON_MAX_ROWS:
+        return fingerprints(models, ids)
     # ``batch`` is read by its variable's name (a replacement scan: no view to register)
     got = con.execute(f"SELECT {BATCH_FINGERPRINT} AS f FROM batch").fetchnumpy()["f"]
     return np.asarray(got, dtype=np.uint64)
+
+
+def fingerprints(models: list[str], ids: list[str]) -> Fingerprints:
+    """:data:`BATCH_FINGERPRINT` of each (model, id), computed here: the low 64 bits of
+    DuckDB's ``md5_number`` are the first eight bytes of the MD5 digest, little-endian."""
+    digests = b"".join(
+        [
+            md5(f"{m}\0{i}".encode(), usedforsecurity=False).digest()[:8]
+            for m, i in zip(models, ids, strict=True)
+        ]
+    )
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def first_occurrences(

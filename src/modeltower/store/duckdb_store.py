@@ -492,7 +492,7 @@ class DuckDBStore(Store):
         # a view are statements of their own, each of which lets go of the GIL and then waits
         # to take it back from the event loop — under load, most of a write's time.
         batch_events = self._event_table(merged, now_us)
-        fps = duckdb_keyset.batch_fingerprints(con, batch_events)
+        fps = duckdb_keyset.batch_fingerprints(con, batch_events, merged.model, merged.id)
         # Dedup inside the group: the first occurrence (in arrival order) wins.
         keep = duckdb_keyset.first_occurrences(fps, merged.model, merged.id)
         # Only rows whose fingerprint is known can be stored already (client retries): those
