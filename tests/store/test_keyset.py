@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pytest
 
@@ -74,14 +75,50 @@ def test_key_set_stays_sorted_when_batches_are_merged_in() -> None:
     keys = duckdb_keyset.KeySet()
     added = []
     for _ in range(30):
-        batch = rng.integers(0, 2**63, int(rng.integers(1, 9_000)), dtype=np.uint64)
+        batch = rng.integers(0, 2**63, int(rng.integers(1, 9_000)), dtype=np.uint64) * 2
         keys.add(batch)
         added.append(batch)
-    stored = np.concatenate([keys._base, keys._recent])
-    assert len(keys._base) > 0  # a merge into the large array happened on the way
-    for part in (keys._base, keys._recent):
-        assert (part[1:] >= part[:-1]).all()
+    assert sum(len(p) for p in keys._parts) > 0  # a fold into the large arrays happened
+    for part, piece in enumerate(keys._parts):
+        assert (piece[1:] >= piece[:-1]).all()
+        assert ((piece >> np.uint64(60)) == part).all()  # each part holds its top bits only
+    assert (keys._recent[1:] >= keys._recent[:-1]).all()
+    stored = np.concatenate([*keys._parts, keys._recent])
     assert sorted(stored.tolist()) == sorted(np.concatenate(added).tolist())
+
+
+def _u64(values: list[int]) -> npt.NDArray[np.uint64]:
+    return np.array([np.uint64(v) for v in values], dtype=np.uint64)
+
+
+def test_key_set_loads_into_its_parts_and_finds_the_edges() -> None:
+    """The parts split at multiples of 2^60: keys on both sides of each cut are found, after a
+    load (streamed in batches smaller than the table) and after a fold."""
+    cuts = [c << 60 for c in range(1, 16)]
+    rng = np.random.default_rng(9)
+    rand = rng.integers(0, 2**63, 5_000, dtype=np.uint64) * 2  # even: never one of the misses
+    fps = _u64([0, 2**64 - 1, *(c + d for c in cuts for d in (-1, 0, 1))])
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events (k UHUGEINT)")
+    con.register("stored", pa.table({"f": pa.array(np.concatenate([fps, rand]), pa.uint64())}))
+    con.execute("INSERT INTO events SELECT f::UHUGEINT + (7::UHUGEINT << 64) FROM stored")
+    keys = duckdb_keyset.KeySet()
+    original = duckdb_keyset._LOAD_ROWS
+    duckdb_keyset._LOAD_ROWS = 1_000
+    try:
+        keys.load(con)
+    finally:
+        duckdb_keyset._LOAD_ROWS = original
+    assert len(keys) == len(fps) + len(rand) and keys.nbytes == 8 * len(keys)
+    assert keys.contains(fps).all() and keys.contains(rand).all()
+    assert not keys.contains(_u64([c + 7 for c in cuts])).any()  # next to the cuts, not stored
+    later = _u64([(c << 60) + 3 for c in range(16)])
+    assert not keys.contains(later).any()
+    keys.add(later)
+    for _ in range(3):  # past the fold threshold: the recent ones go into the parts
+        keys.add(rng.integers(0, 2**63, 30_000, dtype=np.uint64) * 2)
+    assert len(keys._recent) == 0
+    assert keys.contains(later).all() and keys.contains(fps).all()
 
 
 def _events(ids: list[str], ts: int = T0, model: str = "m") -> InsertEvents:

@@ -4,8 +4,8 @@ A primary key on events.k (and on feedback.k) made DuckDB keep an ART index in m
 could not be evicted under a memory limit: about 45 bytes per event and 65 per feedback row,
 730 MB at 10M events once ingestion had touched it, and a memory limit below that made writes
 and even the replay of the WAL fail. The tables have no primary key since schema version 11;
-instead the writer keeps the low 64 bits of every stored key in a sorted numpy array (8 bytes
-per event) and asks it first. A batch without a hit (nearly all: a hit is a client retry, or
+instead the writer keeps the low 64 bits of every stored key in sorted numpy arrays (8 bytes
+per event) and asks them first. A batch without a hit (nearly all: a hit is a client retry, or
 about one false match in 10^12 at 10M events) is inserted without touching the table; only
 the rows with a hit are checked against events.k exactly, by one scan.
 
@@ -16,6 +16,7 @@ a fifth of it), extended only after a transaction that inserted events has commi
 from __future__ import annotations
 
 from hashlib import md5
+from itertools import pairwise
 
 import duckdb
 import numpy as np
@@ -34,38 +35,54 @@ _LOAD_ROWS = 1 << 20
 PYTHON_MAX_ROWS = 1024
 
 
+# The large sorted array is kept in PARTS pieces by the top bits of the fingerprint, so that
+# folding the recent ones in copies one piece at a time: as one array, the fold copied all of
+# it (80 MB at 10M events) while the old copy was still held, once every 312k new events.
+PARTS = 16
+_PART_SHIFT = np.uint64(64 - 4)  # log2(PARTS) top bits
+_PART_STARTS = np.arange(1, PARTS, dtype=np.uint64) << _PART_SHIFT
+_PART_SIZES = f"SELECT ({FINGERPRINT} >> 60)::INTEGER AS p, count(*) FROM events GROUP BY p"
+
+
 class KeySet:
-    """The fingerprints of the stored events: one large sorted array plus a small sorted one
-    of recent additions, merged into the large one when it has grown past a share of it (so
-    that adding stays cheap and a lookup is two binary searches)."""
+    """The fingerprints of the stored events: a large sorted array (in :data:`PARTS` pieces)
+    plus a small sorted one of recent additions, folded into the large one when it has grown
+    past a share of it (so that adding stays cheap and a lookup is a few binary searches)."""
 
     def __init__(self) -> None:
-        self._base: Fingerprints = np.empty(0, np.uint64)
+        self._parts: list[Fingerprints] = [np.empty(0, np.uint64) for _ in range(PARTS)]
         self._recent: Fingerprints = np.empty(0, np.uint64)
         self._stale = 0  # fingerprints of events that retention has deleted since the last load
 
     def __len__(self) -> int:
-        return len(self._base) + len(self._recent)
+        return sum(len(p) for p in self._parts) + len(self._recent)
 
     @property
     def nbytes(self) -> int:
-        return int(self._base.nbytes + self._recent.nbytes)
+        return int(sum(p.nbytes for p in self._parts) + self._recent.nbytes)
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read every stored event's fingerprint."""
-        # Streamed into one array sorted in place: the whole result at once (in DuckDB, then
-        # in numpy, then sorted) was three copies, 240 MB at 10M events when the server starts.
-        n = int(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
-        base = np.empty(n, np.uint64)
-        pos = 0
+        # Each part is allocated once at its size and filled from the streamed rows: the
+        # whole result at once (in DuckDB, then in numpy, then sorted) was three copies, 240 MB
+        # at 10M events, and pieces gathered per batch left the freed heap 70 MB larger.
+        sizes = dict(con.execute(_PART_SIZES).fetchall())
+        parts = [np.empty(int(sizes.get(p, 0)), np.uint64) for p in range(PARTS)]
+        filled = [0] * PARTS
         reader = con.sql(f"SELECT {FINGERPRINT} AS f FROM events").to_arrow_reader(_LOAD_ROWS)
         for batch in reader:
-            chunk = batch.column(0).to_numpy()
-            base[pos : pos + len(chunk)] = chunk
-            pos += len(chunk)
-        base = base[:pos]
-        base.sort()
-        self._base = base
+            fps = np.sort(np.asarray(batch.column(0).to_numpy(), dtype=np.uint64))
+            for p, piece in enumerate(_split(fps)):
+                at = filled[p]
+                if at + len(piece) > len(parts[p]):  # rows came after the count (not expected)
+                    parts[p] = np.concatenate([parts[p][:at], piece])
+                else:
+                    parts[p][at : at + len(piece)] = piece
+                filled[p] = at + len(piece)
+        for p in range(PARTS):
+            parts[p] = parts[p][: filled[p]]
+            parts[p].sort(kind="stable")  # sorted runs, one per batch: a merge (timsort)
+        self._parts = parts
         self._recent = np.empty(0, np.uint64)
         self._stale = 0
 
@@ -80,7 +97,17 @@ class KeySet:
 
     def contains(self, fps: Fingerprints) -> npt.NDArray[np.bool_]:
         """Per fingerprint: whether a stored event may have its key."""
-        return _member(self._base, fps) | _member(self._recent, fps)
+        found = _member(self._recent, fps)
+        order = np.argsort(fps, kind="stable")
+        ranked = fps[order]
+        in_parts = np.zeros(len(fps), dtype=np.bool_)
+        pos = 0
+        for part, piece in zip(self._parts, _split(ranked), strict=True):
+            if len(piece):
+                in_parts[pos : pos + len(piece)] = _member(part, piece)
+            pos += len(piece)
+        found[order] |= in_parts
+        return found
 
     def add(self, fps: Fingerprints) -> None:
         """Fingerprints of events that were just committed."""
@@ -89,15 +116,24 @@ class KeySet:
         # Merged into the sorted arrays, not sorted again with them: sorting the recent ones
         # anew cost 2.5 ms a commit at 65k of them, and 15 ms at 10M stored events (312k).
         recent = _merge(self._recent, np.sort(fps))
-        if len(recent) > max(65_536, len(self._base) // 32):
-            self._base, recent = _merge(self._base, recent), np.empty(0, np.uint64)
+        if len(recent) > max(65_536, len(self) // 32):
+            for part, piece in enumerate(_split(recent)):
+                if len(piece):
+                    self._parts[part] = _merge(self._parts[part], piece)
+            recent = np.empty(0, np.uint64)
         self._recent = recent
+
+
+def _split(sorted_fps: Fingerprints) -> list[Fingerprints]:
+    """A sorted array cut into the :data:`PARTS` ranges of the top bits (views)."""
+    cuts = [0, *np.searchsorted(sorted_fps, _PART_STARTS).tolist(), len(sorted_fps)]
+    return [sorted_fps[a:b] for a, b in pairwise(cuts)]
 
 
 def _merge(sorted_a: Fingerprints, sorted_b: Fingerprints) -> Fingerprints:
     """The sorted union (with repeats) of two sorted arrays, in one pass over both."""
     if not len(sorted_a):
-        return sorted_b
+        return sorted_b.copy()
     merged: Fingerprints = np.insert(sorted_a, np.searchsorted(sorted_a, sorted_b), sorted_b)
     return merged
 
