@@ -38,10 +38,13 @@ PYTHON_MAX_ROWS = 1024
 # The large sorted array is kept in PARTS pieces by the top bits of the fingerprint, so that
 # folding the recent ones in copies one piece at a time: as one array, the fold copied all of
 # it (80 MB at 10M events) while the old copy was still held, once every 312k new events.
-PARTS = 16
-_PART_SHIFT = np.uint64(64 - 4)  # log2(PARTS) top bits
+_PART_BITS = 4
+PARTS = 1 << _PART_BITS
+_PART_SHIFT = np.uint64(64 - _PART_BITS)
 _PART_STARTS = np.arange(1, PARTS, dtype=np.uint64) << _PART_SHIFT
-_PART_SIZES = f"SELECT ({FINGERPRINT} >> 60)::INTEGER AS p, count(*) FROM events GROUP BY p"
+_PART_SIZES = (
+    f"SELECT ({FINGERPRINT} >> {64 - _PART_BITS})::INTEGER AS p, count(*) FROM events GROUP BY p"
+)
 
 
 class KeySet:
@@ -70,18 +73,15 @@ class KeySet:
         parts = [np.empty(int(sizes.get(p, 0)), np.uint64) for p in range(PARTS)]
         filled = [0] * PARTS
         reader = con.sql(f"SELECT {FINGERPRINT} AS f FROM events").to_arrow_reader(_LOAD_ROWS)
+        # The count and the rows agree: this runs on the writer's connection (at open, or
+        # from the writer thread after retention), so no insert comes between them.
         for batch in reader:
             fps = np.sort(np.asarray(batch.column(0).to_numpy(), dtype=np.uint64))
             for p, piece in enumerate(_split(fps)):
-                at = filled[p]
-                if at + len(piece) > len(parts[p]):  # rows came after the count (not expected)
-                    parts[p] = np.concatenate([parts[p][:at], piece])
-                else:
-                    parts[p][at : at + len(piece)] = piece
-                filled[p] = at + len(piece)
-        for p in range(PARTS):
-            parts[p] = parts[p][: filled[p]]
-            parts[p].sort(kind="stable")  # sorted runs, one per batch: a merge (timsort)
+                parts[p][filled[p] : filled[p] + len(piece)] = piece
+                filled[p] += len(piece)
+        for part in parts:
+            part.sort(kind="stable")  # sorted runs, one per batch: a merge (timsort)
         self._parts = parts
         self._recent = np.empty(0, np.uint64)
         self._stale = 0
@@ -98,11 +98,12 @@ class KeySet:
     def contains(self, fps: Fingerprints) -> npt.NDArray[np.bool_]:
         """Per fingerprint: whether a stored event may have its key."""
         found = _member(self._recent, fps)
+        # Sorted, the probes split into the parts' ranges by two binary searches per part
+        # (masks per part took twice as long).
         order = np.argsort(fps, kind="stable")
-        ranked = fps[order]
         in_parts = np.zeros(len(fps), dtype=np.bool_)
         pos = 0
-        for part, piece in zip(self._parts, _split(ranked), strict=True):
+        for part, piece in zip(self._parts, _split(fps[order]), strict=True):
             if len(piece):
                 in_parts[pos : pos + len(piece)] = _member(part, piece)
             pos += len(piece)
