@@ -141,7 +141,7 @@ def main() -> None:
             f"{r['baseline_cpu_ms']:9.2f} {r['ratio']:5.2f}x"
         )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"commits": args.commits, "rows": rows}, indent=2))
     sys.stdout.flush()
 
 

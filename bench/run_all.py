@@ -9,8 +9,9 @@ noisy; the ratio (figure / baseline) is what travels between machines.
   versions, 8 features and 2 tags per event, 30 days of history, ~1 % errors, labels arriving late
   as feedback), cached under bench/data/;
 * ingest: bench_ingest_batch.py and bench_ingest_single.py (baseline: the parse-only trivial app
-  under the same uvicorn options), and bench_replicas.py (PostgreSQL with three replicas;
-  baseline: one replica under the same load);
+  under the same uvicorn options), bench_writer.py (the DuckDB writer's CPU per commit in
+  process; baseline: a plain INSERT + COMMIT of the same rows), and bench_replicas.py
+  (PostgreSQL with three replicas; baseline: one replica under the same load);
 * drift: bench_drift.py (baseline: the same scores computed plainly with scipy) and
   bench_drift_trend.py (baseline: one exact /drift call per bucket; and the trivial /healthz);
 * per data size: bench_query.py (baseline: a raw SQL scan of the same rows, in DuckDB), the
@@ -56,6 +57,7 @@ import _common as c
 BENCHES = (
     "ingest_batch",
     "ingest_single",
+    "writer",
     "drift",
     "drift_trend",
     "query",
@@ -292,6 +294,35 @@ def bench_ingest_single(s: Suite) -> None:
         ]
 
     s.rows += read_rows(step, ["single-event POST /v1/events"], "ingest", "fresh store", rows)
+
+
+def bench_writer(s: Suite) -> None:
+    argv = ["--commits", "30" if s.args.quick else "60"]
+    step = s.run("writer", "bench_writer.py", argv, timeout=900)
+    names = [
+        f"{cm}, {ks}" for cm in ("32 × 1 event", "4 × 1,000 events") for ks in ("fresh", "10M")
+    ]
+
+    def rows() -> list[Row]:
+        assert step.result is not None
+        out = []
+        for r in step.result["rows"]:
+            out.append(
+                Row(
+                    f"DuckDB writer CPU per commit, {r['commit']}",
+                    "fresh store" if r["key set"] == "fresh" else f"key set of {r['key set']}",
+                    ms(float(r["cpu_ms"]) / 1000),
+                    f"plain INSERT + COMMIT of the same rows: {ms(float(r['baseline_cpu_ms']) / 1000)}",
+                    ratio(float(r["ratio"])),
+                    "-",
+                    "-",
+                    f"in process, median of {step.result['commits']}; wall {float(r['wall_ms']):.1f}"
+                    " ms",
+                )
+            )
+        return out
+
+    s.rows += read_rows(step, names, "writer", "-", rows)
 
 
 def bench_replicas(s: Suite) -> None:
@@ -828,8 +859,9 @@ def write_report(s: Suite, out: Path, info: dict[str, str], started: dt.datetime
         "batched ingest on PostgreSQL (a throw-away cluster) through three `serve` processes "
         "on one database, the clients' requests spread round-robin over them; baseline: one "
         "process under the same load; every acknowledged event must be stored once. "
-        "`bench_writer.py` (run on its own, not by this suite): the DuckDB writer's CPU per "
-        "commit in process, for 32 single-event requests and 4 of 1,000 events, on a fresh "
+        "`bench_writer.py`: the DuckDB writer's CPU per "
+        "commit in process (`DuckDBStore.write` on the calling thread), for 32 single-event "
+        "requests and 4 of 1,000 events, on a fresh "
         "store and with a key set of 10M events; baseline: the same rows inserted into a plain "
         "table, one INSERT and one COMMIT.",
         "- **Query** (`bench_query.py`): the HTTP endpoints of a real server on the data set; "
@@ -919,6 +951,7 @@ def main() -> None:
         plan: list[tuple[str, Callable[[], None]]] = [
             ("ingest_batch", lambda: bench_ingest_batch(s)),
             ("ingest_single", lambda: bench_ingest_single(s)),
+            ("writer", lambda: bench_writer(s)),
             ("replicas", lambda: bench_replicas(s)),
             ("drift", lambda: bench_drift(s)),
             ("drift_trend", lambda: bench_drift_trend(s)),

@@ -35,7 +35,11 @@ DUCKDB_ONLY = (
 )
 # Tests that run once: they start a PostgreSQL cluster of their own (to stop and restart it),
 # or are about the SDK, not about the server's backend.
-RUN_ONCE = ("tests/faults/test_pg_restart.py", "tests/faults/test_sdk_outage.py")
+RUN_ONCE = (
+    "tests/faults/test_pg_restart.py",
+    "tests/faults/test_sdk_outage.py",
+    "tests/store/test_class_values.py::test_the_rule_is_the_same_in_pyarrow_duckdb_and_postgres",
+)
 
 
 @cache

@@ -41,7 +41,16 @@ def _rows(n: int, seed: int) -> pa.Table:
         cols["ts"].append(T0 + rng.randrange(3 * DAY_US))
         error = "boom" if rng.random() < 0.05 else None
         cols["error"].append(error)
-        if regression:
+        kind = rng.random()
+        if kind < 0.1:  # classes that are numbers: whole ones count, "2.5" (a string) does not
+            pred, lab = rng.choice(["0", "1", "2.5"]), rng.choice([None, "0", "1", "2.5", "7"])
+            cols["prediction"].append(pred)
+            cols["prediction_num"].append(None if pred == "2.5" else float(pred))
+            cols["lab"].append(lab)
+            cols["labn"].append(None if lab is None else float(lab))
+            cols["score"].append(rng.choice([None, rng.random()]))
+            cols["scores"].append(None)
+        elif regression:
             y = rng.choice([None, 0.0, rng.uniform(-50, 50)])
             p = rng.uniform(-50, 50)
             cols["prediction"].append(repr(p))
@@ -81,8 +90,8 @@ def _reference_sql(sign: int) -> list[str]:
     return [
         duckdb_rollups._ops_sql(ev, sign, key(MINUTE_US), "rollup_minute"),
         duckdb_rollups._ops_sql(ev, sign, key(HOUR_US), "rollup_hour"),
-        duckdb_rollups._confusion_sql(ev, sign, key(MINUTE_US), "rollup_confusion"),
-        duckdb_rollups._confusion_sql(ev, sign, key(HOUR_US), "rollup_hour_confusion"),
+        duckdb_rollups._confusion_sql(ev, sign, key(MINUTE_US), "rollup_confusion", True),
+        duckdb_rollups._confusion_sql(ev, sign, key(HOUR_US), "rollup_hour_confusion", True),
         duckdb_scores.add_sql(ev, sign, key(HOUR_US), cls, "rollup_score"),
         duckdb_scores.add_sql(ev, sign, key(DAY_US), cls, "rollup_score_day"),
         f"""

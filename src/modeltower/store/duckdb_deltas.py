@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from modeltower.metrics.score_sketch import EPS, MULTI_BIN, SCORE_BINS
+from modeltower.store.class_values import fraction_flags
 from modeltower.store.latency_sketch import LN_GAMMA, ZERO_BIN
 from modeltower.store.rollup_plan import DAY_US, HOUR_US, MINUTE_US, NONE_KEY
 
@@ -104,12 +105,24 @@ class _Batch:
         self.rev = _floats(rows, "rev")
         self._units: dict[int, tuple[Ints, int]] = {}
         self._texts: dict[str, tuple[tuple[Ints, int], pa.Array]] = {}
+        self._dicts: dict[str, pa.Array] = {}
+        self._fractions: dict[str, Mask] = {}
 
     def text(self, name: str) -> tuple[tuple[Ints, int], pa.Array]:
         """:func:`_text_codes` of a column, computed once per batch (both levels use it)."""
         got = self._texts.get(name)
         if got is None:
-            got = self._texts[name] = _text_codes(self.rows, name)
+            codes, col, self._dicts[name] = _encode(self.rows, name)
+            got = self._texts[name] = codes, col
+        return got
+
+    def fraction(self, name: str) -> Mask:
+        """Rows whose text in ``name`` reads as a number with a fraction (not a class:
+        store/class_values.py), decided once per distinct value."""
+        got = self._fractions.get(name)
+        if got is None:
+            (codes, _), _ = self.text(name)
+            got = self._fractions[name] = fraction_flags(self._dicts[name])[codes]
         return got
 
     def unit(self, unit_us: int) -> tuple[Ints, int]:
@@ -147,10 +160,16 @@ def _floats(rows: pa.Table, name: str) -> Floats:
 def _text_codes(rows: pa.Table, name: str) -> tuple[tuple[Ints, int], pa.Array]:
     """Dense codes of a text column (NULL as NONE_KEY, as in the key columns) and the values
     per row, to take the key values of each group from."""
+    codes, col, _ = _encode(rows, name)
+    return codes, col
+
+
+def _encode(rows: pa.Table, name: str) -> tuple[tuple[Ints, int], pa.Array, pa.Array]:
+    """:func:`_text_codes` and the distinct values the codes number."""
     col = pc.fill_null(rows.column(name).combine_chunks(), NONE_KEY)
     enc = pc.dictionary_encode(col)
     codes = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    return (codes, len(enc.dictionary)), col
+    return (codes, len(enc.dictionary)), col, enc.dictionary
 
 
 class _Groups:
@@ -216,7 +235,10 @@ def _confusion(b: _Batch, unit_us: int, sign: int) -> pa.Table | None:
     if not b.cls.any():
         return None
     lab, pred = b.text("lab"), b.text("prediction")
-    g = _Groups(_combine(b.unit(unit_us), lab[0], pred[0])[0], b.cls)
+    classes = b.cls & ~b.fraction("lab") & ~b.fraction("prediction")
+    if not classes.any():
+        return None
+    g = _Groups(_combine(b.unit(unit_us), lab[0], pred[0])[0], classes)
     cols = b.key_columns(g.first, unit_us)
     idx = pa.array(g.first)
     cols.update(

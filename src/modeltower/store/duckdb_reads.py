@@ -10,6 +10,7 @@ import numpy as np
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.latency import PERCENTILES
 from modeltower.metrics.regression import RegressionAggregate
+from modeltower.store import class_values
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -114,6 +115,8 @@ def _latency_base(
 
 _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
+# The (lab, prediction) groups the confusion counts keep (store/class_values.py).
+_CLASSES = class_values.duckdb_classes()
 
 
 # The columns of one result row of :func:`aggregate`; what each holds depends on its kind.
@@ -161,7 +164,7 @@ def aggregate(
     if PART_CONFUSION in parts:
         groupings.append(f"""
         SELECT {_CONF}, b, lab, prediction, count(*), {_NULLS}, NULL, NULL, NULL, NULL
-        FROM ev WHERE {_CLS} GROUP BY b, lab, prediction
+        FROM ev WHERE {_CLS} GROUP BY b, lab, prediction HAVING {_CLASSES}
         """)
     if PART_BUSINESS in parts:
         groupings.append(f"""

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.latency import PERCENTILES
-from modeltower.store import duckdb_reads
+from modeltower.store import class_values, duckdb_reads
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -95,6 +95,8 @@ def base(
 
 REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
+# The (lab, prediction) groups the confusion counts keep (store/class_values.py).
+CLASSES = class_values.pg_classes()
 
 
 def latency_base(
@@ -172,6 +174,7 @@ def aggregate(
         sql = f"""
             WITH ev AS ({sql_base})
             SELECT b, lab, prediction, count(*) FROM ev WHERE {CLS} GROUP BY b, lab, prediction
+            HAVING {CLASSES}
         """
         for b, lab, pred, n in con.execute(sql, params).fetchall():
             out.setdefault(int(b), WindowAggregate()).confusion[(lab, pred)] = int(n)

@@ -14,7 +14,14 @@ from typing import Any
 import psycopg
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import pg_arrays, pg_model_rollups, pg_reads, pg_scores, rollup_plan
+from modeltower.store import (
+    class_values,
+    pg_arrays,
+    pg_model_rollups,
+    pg_reads,
+    pg_scores,
+    rollup_plan,
+)
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -155,11 +162,14 @@ def _ops_sql(s: int, key: str, table: str) -> str:
         """
 
 
-def _confusion_sql(s: int, key: str, table: str) -> str:
+def _confusion_sql(s: int, key: str, table: str, classes_only: bool) -> str:
+    """``classes_only``: leave out the numbers with a fraction (store/class_values.py), as the
+    writers do since schema version 20; schema version 5 filled the table without."""
+    having = f"HAVING {pg_reads.CLASSES}" if classes_only else ""
     return f"""
         INSERT INTO {table} AS r
         SELECT {key}, lab, prediction, {s} * count(*) FROM rollup_batch WHERE {_CLS}
-        GROUP BY 1, 2, 3, 4, 5, 6
+        GROUP BY 1, 2, 3, 4, 5, 6 {having}
         ON CONFLICT ({_K}, lab, pred) DO UPDATE SET n = r.n + excluded.n
         """
 
@@ -182,7 +192,7 @@ def add_sql(source: str, sign: int, sketch: bool, current: bool = True) -> list[
     s = int(sign)
     out = [f"CREATE TEMP TABLE rollup_batch ON COMMIT DROP AS {_effective(source)}"]
     for unit, ops, confusion in LEVELS if current else LEVELS[:1]:
-        out += [_ops_sql(s, _key(unit), ops), _confusion_sql(s, _key(unit), confusion)]
+        out += [_ops_sql(s, _key(unit), ops), _confusion_sql(s, _key(unit), confusion, current)]
     if current:  # the score histograms move with late labels too (their rows are per label)
         out.append(pg_scores.add_sql("rollup_batch", s, _HOUR_KEY, _CLS, "rollup_score"))
         out.append(pg_scores.add_sql("rollup_batch", s, _key(DAY_US), _CLS, "rollup_score_day"))
@@ -231,6 +241,14 @@ def version_19_sql() -> str:
             pg_scores.add_sql(ev, 1, key, _CLS, score, key_columns),
         ]
     )
+
+
+# Schema version 20: the confusion counts leave out numbers with a fraction (regression values,
+# store/class_values.py); what an older writer added of them goes.
+VERSION_20_SQL = ";\n".join(
+    f"DELETE FROM {t} WHERE NOT ({class_values.pg_classes('lab', 'pred')})"
+    for t in ("rollup_confusion", "rollup_hour_confusion")
+)
 
 
 def add(con: psycopg.Connection, source: str, params: list[Any], sign: int, sketch: bool) -> None:
