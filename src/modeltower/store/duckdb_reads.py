@@ -115,8 +115,6 @@ def _latency_base(
 
 _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
-# The (lab, prediction) groups the confusion counts keep (store/class_values.py).
-_CLASSES = class_values.duckdb_classes()
 
 
 # The columns of one result row of :func:`aggregate`; what each holds depends on its kind.
@@ -164,7 +162,7 @@ def aggregate(
     if PART_CONFUSION in parts:
         groupings.append(f"""
         SELECT {_CONF}, b, lab, prediction, count(*), {_NULLS}, NULL, NULL, NULL, NULL
-        FROM ev WHERE {_CLS} GROUP BY b, lab, prediction HAVING {_CLASSES}
+        FROM ev WHERE {_CLS} GROUP BY b, lab, prediction
         """)
     if PART_BUSINESS in parts:
         groupings.append(f"""
@@ -180,10 +178,11 @@ def aggregate(
     for row in rows:
         if row[0] == _OPS:
             out[int(row[1])] = ops_aggregate(row, 4, parts)
-    for kind, b, key, pred, n, conv, known, rev, *_ in rows:
-        if kind == _CONF:
-            out.setdefault(int(b), WindowAggregate()).confusion[(key, pred)] = int(n)
-        elif kind == _BIZ:
+    # the confusion counts of classes only (store/class_values.py)
+    for _, b, key, pred, n, *_ in class_values.class_rows([r for r in rows if r[0] == _CONF], 2, 3):
+        out.setdefault(int(b), WindowAggregate()).confusion[(key, pred)] = int(n)
+    for kind, b, key, _, n, conv, known, rev, *_ in rows:
+        if kind == _BIZ:
             agg = out.setdefault(int(b), WindowAggregate())
             if key is None:
                 agg.ungrouped_known += int(known)

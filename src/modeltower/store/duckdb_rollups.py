@@ -110,7 +110,9 @@ def _key(unit_us: int) -> str:
 _HOUR_KEY = _key(HOUR_US)
 _CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
 _REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
-# What the confusion counts keep of a (lab, prediction) group (store/class_values.py).
+# What the confusion counts keep of a (lab, prediction) group (store/class_values.py): the
+# writer's deltas leave the others out (this is their reference in the tests), and reads
+# leave out those an older writer added (rollup_plan.decode).
 CLASSES = class_values.duckdb_classes()
 BIN_SQL = (
     f"CASE WHEN latency_ms > 0 THEN greatest(ceil(ln(latency_ms) / {LN_GAMMA!r}), {ZERO_BIN + 1})"
@@ -170,7 +172,7 @@ def _ops_sql(ev: str, s: int, key: str, table: str) -> str:
 
 def _confusion_sql(ev: str, s: int, key: str, table: str, classes_only: bool = False) -> str:
     """``classes_only``: leave out the numbers with a fraction (store/class_values.py), as the
-    writer's deltas do since schema version 20; schema version 5 filled the table without."""
+    writer's deltas do; schema version 5 filled the table without (reads leave them out)."""
     having = f"HAVING {CLASSES}" if classes_only else ""
     return f"""
         INSERT INTO {table}
@@ -284,22 +286,6 @@ def version_18_sql() -> str:
             f"GROUP BY ALL HAVING sum(n) <> 0",
         ]
     return ";\n".join(out)
-
-
-# Schema version 20: the confusion counts leave out numbers with a fraction (regression values,
-# store/class_values.py); what an older writer added of them goes, from the keyed tables and
-# the deltas not folded in yet.
-_STORED_CLASSES = class_values.duckdb_classes("lab", "pred")
-VERSION_20_SQL = ";\n".join(
-    [
-        *(
-            f"DELETE FROM {t} WHERE NOT ({_STORED_CLASSES})"
-            for t in ("rollup_confusion", "rollup_hour_confusion")
-        ),
-        "DELETE FROM rollup_delta WHERE tbl IN ('rollup_confusion', 'rollup_hour_confusion') "
-        f"AND NOT ({_STORED_CLASSES})",
-    ]
-)
 
 
 def sketch_table(table: str, flt: EventFilter) -> str:

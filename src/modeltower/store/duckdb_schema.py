@@ -277,8 +277,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     (16, _VERSION_16),  # feedback.ev_ts: the time of the event a label is about
     # (17 is PostgreSQL's own: its minute-level rollups by model and minute)
     (18, duckdb_rollups.version_18_sql()),  # model-wide sketch tables (duckdb_rollups.py)
-    # (19 is PostgreSQL's own: its ten-minute model-wide sketches)
-    (20, duckdb_rollups.VERSION_20_SQL),  # no regression values in the confusion counts
 ]
 
 

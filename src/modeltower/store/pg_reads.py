@@ -95,7 +95,8 @@ def base(
 
 REG = "labn IS NOT NULL AND prediction_num IS NOT NULL AND error IS NULL"
 CLS = "lab IS NOT NULL AND prediction IS NOT NULL AND error IS NULL"
-# The (lab, prediction) groups the confusion counts keep (store/class_values.py).
+# The (lab, prediction) groups the confusion counts keep (store/class_values.py): the writer
+# leaves the others out of its upserts.
 CLASSES = class_values.pg_classes()
 
 
@@ -174,9 +175,9 @@ def aggregate(
         sql = f"""
             WITH ev AS ({sql_base})
             SELECT b, lab, prediction, count(*) FROM ev WHERE {CLS} GROUP BY b, lab, prediction
-            HAVING {CLASSES}
         """
-        for b, lab, pred, n in con.execute(sql, params).fetchall():
+        # the confusion counts of classes only (store/class_values.py)
+        for b, lab, pred, n in class_values.class_rows(con.execute(sql, params).fetchall(), 1, 2):
             out.setdefault(int(b), WindowAggregate()).confusion[(lab, pred)] = int(n)
     if PART_BUSINESS in parts:
         sql = f"""

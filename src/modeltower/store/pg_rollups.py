@@ -14,14 +14,7 @@ from typing import Any
 import psycopg
 
 from modeltower.metrics.score_sketch import ScoreHistogram
-from modeltower.store import (
-    class_values,
-    pg_arrays,
-    pg_model_rollups,
-    pg_reads,
-    pg_scores,
-    rollup_plan,
-)
+from modeltower.store import pg_arrays, pg_model_rollups, pg_reads, pg_scores, rollup_plan
 from modeltower.store.base import (
     PART_BUSINESS,
     PART_CONFUSION,
@@ -164,7 +157,7 @@ def _ops_sql(s: int, key: str, table: str) -> str:
 
 def _confusion_sql(s: int, key: str, table: str, classes_only: bool) -> str:
     """``classes_only``: leave out the numbers with a fraction (store/class_values.py), as the
-    writers do since schema version 20; schema version 5 filled the table without."""
+    writers do; schema version 5 filled the table without (reads leave them out)."""
     having = f"HAVING {pg_reads.CLASSES}" if classes_only else ""
     return f"""
         INSERT INTO {table} AS r
@@ -241,14 +234,6 @@ def version_19_sql() -> str:
             pg_scores.add_sql(ev, 1, key, _CLS, score, key_columns),
         ]
     )
-
-
-# Schema version 20: the confusion counts leave out numbers with a fraction (regression values,
-# store/class_values.py); what an older writer added of them goes.
-VERSION_20_SQL = ";\n".join(
-    f"DELETE FROM {t} WHERE NOT ({class_values.pg_classes('lab', 'pred')})"
-    for t in ("rollup_confusion", "rollup_hour_confusion")
-)
 
 
 def add(con: psycopg.Connection, source: str, params: list[Any], sign: int, sketch: bool) -> None:

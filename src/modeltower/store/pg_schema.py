@@ -244,7 +244,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     (17, pg_rollups.VERSION_17_SQL),  # the minute-level rollups by model and minute
     # (18 is DuckDB's own: its model-wide sketch tables, as 10 here)
     (19, pg_rollups.version_19_sql()),  # ten-minute model-wide sketches (pg_model_rollups.py)
-    (20, pg_rollups.VERSION_20_SQL),  # no regression values in the confusion counts
 ]
 
 

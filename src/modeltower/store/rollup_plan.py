@@ -12,6 +12,7 @@ from typing import Any
 from modeltower.metrics.business import GroupOutcome
 from modeltower.metrics.regression import RegressionAggregate
 from modeltower.metrics.score_sketch import ScoreHistogram
+from modeltower.store import class_values
 from modeltower.store.base import PART_REGRESSION, UNGROUPED, EventFilter, WindowAggregate
 
 MINUTE_US = 60_000_000
@@ -223,7 +224,9 @@ def decode(
             matches=int(r[7]),
             regression=reg,
         )
-    for bk, lab, pred, n in confusion:
+    # classes only (store/class_values.py): the rows an older writer added for numbers with a
+    # fraction are still stored, until rollup retention drops their minutes
+    for bk, lab, pred, n in class_values.class_rows(confusion, 1, 2):
         out.setdefault(int(bk), WindowAggregate()).confusion[(lab, pred)] = int(n)
     for bk, grp, n, conv, rev, known in business:
         agg = out.setdefault(int(bk), WindowAggregate())
