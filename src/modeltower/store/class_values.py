@@ -16,11 +16,10 @@ its commit).
 The rule is written three times — pyarrow (the DuckDB writer's in-memory deltas, and the reads
 of both stores, :func:`class_rows`), PostgreSQL SQL (its writer's upserts) and DuckDB SQL (the
 reference the deltas are tested against) — and tests/store/test_class_values.py checks that
-they agree. The
-pattern bounds the digits so that every text it accepts parses to a finite double in all three
-(PostgreSQL raises on a cast that overflows or underflows). Canonical texts of numbers of
-magnitude below 1e-99 (three-digit exponents) are therefore counted as classes; the values
-the ingest accepts stop at 1e-100, so that is the band [1e-100, 1e-99).
+they agree. The pattern bounds the digits so that every text it accepts parses to a finite
+double in all three (PostgreSQL raises on a cast that overflows or underflows). Canonical texts
+of numbers of magnitude below 1e-99 (three-digit exponents) are therefore counted as classes;
+the values the ingest accepts stop at 1e-100, so that is the band [1e-100, 1e-99).
 """
 
 from __future__ import annotations
@@ -41,9 +40,8 @@ Row = TypeVar("Row", bound=tuple[Any, ...])
 
 def _maybe(col: str, find: str) -> str:
     """A cheap test that every text with a fraction passes: a number of the pattern without a
-    point or a negative exponent is whole. Reads filter the stored rows (each read's rows, not
-    its groups: the optimizer pushes the filter below the GROUP BY), and class names fail this
-    test at once."""
+    point or a negative exponent is whole. The SQL forms run per row, not per group (a HAVING on
+    the group keys is pushed below the GROUP BY), and most class names fail this test at once."""
     return " OR ".join(f"{find}({col}, '{s}') > 0" for s in (".", "e-", "E-"))
 
 
